@@ -1,0 +1,141 @@
+"""AnnexClient: the local half of `condor_annex -setup`, on the Linux machine, over SSH."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from components.contract import ACCESS_KEY_FILE, KEY_PAIR_NAME, SECRET_KEY_FILE, CondorRelease, safe_region
+from components.remote_step import Machine, Step, remote_step
+
+CONDOR_DIR = "~/.condor"
+# HTCondor expands $ENV(HOME) itself, so the knobs hold absolute paths without us knowing $HOME.
+CONDOR_DIR_IN_CONFIG = "$ENV(HOME)/.condor"
+
+
+@dataclass
+class AnnexKnobs:
+    """The values `condor_annex -setup` would have written, from the AWS side's outputs."""
+
+    region: str
+    bucket_name: str
+    security_group_id: str
+    odi_lease_arn: str
+    sfr_lease_arn: str
+    instance_profile_arn: str
+    image_id: Optional[str] = None
+    instance_type: Optional[str] = None
+
+
+def user_config_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
+    """knob name (with its region prefix where the version wants one) -> value."""
+    values = {
+        "ANNEX_DEFAULT_ACCESS_KEY_FILE": f"{CONDOR_DIR_IN_CONFIG}/{ACCESS_KEY_FILE}",
+        "ANNEX_DEFAULT_SECRET_KEY_FILE": f"{CONDOR_DIR_IN_CONFIG}/{SECRET_KEY_FILE}",
+        "ANNEX_DEFAULT_S3_BUCKET": knobs.bucket_name,
+        "ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS": knobs.security_group_id,
+        "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN": knobs.odi_lease_arn,
+        "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN": knobs.sfr_lease_arn,
+        "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN": knobs.instance_profile_arn,
+        "ANNEX_DEFAULT_ODI_KEY_NAME": KEY_PAIR_NAME,
+    }
+    if knobs.image_id:
+        values["ANNEX_DEFAULT_ODI_IMAGE_ID"] = knobs.image_id
+    if knobs.instance_type:
+        values["ANNEX_DEFAULT_ODI_INSTANCE_TYPE"] = knobs.instance_type
+    prefix = f"{safe_region(knobs.region)}." if release.region_prefixed_knobs else ""
+    prefixed = {f"{prefix}{name}": value for name, value in values.items()}
+    if release.writes_region_knob:
+        prefixed["ANNEX_DEFAULT_AWS_REGION"] = knobs.region
+    return prefixed
+
+
+def user_config_block(release: CondorRelease, knobs: AnnexKnobs) -> str:
+    pem = f"{CONDOR_DIR_IN_CONFIG}/{release.key_pair_file(knobs.region)}"
+    lines = [f"{name} = {value}" for name, value in user_config_knobs(release, knobs).items()]
+    return "\n".join([*lines, f"# ssh -i {pem} ec2-user@<annex instance address>"])
+
+
+@dataclass
+class AnnexClientArgs:
+    machine: Machine
+    release: CondorRelease
+    install_dir: str
+    knobs: pulumi.Output[AnnexKnobs]
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+    key_pair_private_key: pulumi.Input[str]
+    condor_ready: pulumi.Resource
+    aws_ready: list[pulumi.Resource]
+
+
+class AnnexClient(pulumi.ComponentResource):
+    """Key files, the user_config block, and the user's own `condor_annex -check-setup`."""
+
+    access_key_file: str
+    secret_key_file: str
+    key_pair_file: pulumi.Output[str]
+    user_config_file: str
+
+    def __init__(self, name: str, args: AnnexClientArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("condor-annex:machine:AnnexClient", name, None, opts)
+        release = args.release
+        key_pair_file = args.knobs.apply(lambda knobs: release.key_pair_file(knobs.region))
+
+        key_files = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-key-files",
+                script="key_files.sh",
+                values={
+                    "ACCESS_KEY_FILE": ACCESS_KEY_FILE,
+                    "SECRET_KEY_FILE": SECRET_KEY_FILE,
+                    "KEY_PAIR_FILE": key_pair_file,
+                },
+                stdin=pulumi.Output.secret(
+                    pulumi.Output.format(
+                        "{0}\n{1}\n{2}", args.access_key_id, args.secret_access_key, args.key_pair_private_key
+                    )
+                ),
+                location=[key_pair_file],  # type: ignore[list-item]
+            ),
+            parent=self,
+        )
+        user_config = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-user-config",
+                script="user_config.sh",
+                values={"USER_CONFIG_BLOCK": args.knobs.apply(lambda knobs: user_config_block(release, knobs))},
+                depends_on=[key_files],
+            ),
+            parent=self,
+        )
+        region_args = args.knobs.apply(
+            lambda knobs: f"-aws-region {knobs.region}" if release.region_prefixed_knobs else ""
+        )
+        check = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-check-setup",
+                script="check_setup.sh",
+                values={"INSTALL_DIR": args.install_dir, "CHECK_SETUP_ARGS": region_args},
+                depends_on=[key_files, user_config, args.condor_ready, *args.aws_ready],
+            ),
+            parent=self,
+        )
+
+        self.access_key_file = f"{CONDOR_DIR}/{ACCESS_KEY_FILE}"
+        self.secret_key_file = f"{CONDOR_DIR}/{SECRET_KEY_FILE}"
+        self.key_pair_file = key_pair_file.apply(lambda file: f"{CONDOR_DIR}/{file}")
+        self.user_config_file = f"{CONDOR_DIR}/user_config"
+        self.register_outputs(
+            {
+                "access_key_file": self.access_key_file,
+                "secret_key_file": self.secret_key_file,
+                "key_pair_file": self.key_pair_file,
+                "user_config_file": self.user_config_file,
+            }
+        )

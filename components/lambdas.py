@@ -1,0 +1,181 @@
+"""LeaseFunctions: the lease enforcers and the connectivity check condor_annex invokes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.contract import CONNECTIVITY_FUNCTION_NAME, bucket_config_objects
+from components.policy import document, trust
+
+LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
+RUNTIME = "python3.13"
+LEASE_FUNCTIONS = {
+    # contract name -> (function name, handler)
+    "odiLease": ("HTCondorAnnex-odiLease", "lease.odi_handler"),
+    "sfrLease": ("HTCondorAnnex-sfrLease", "lease.sfr_handler"),
+}
+
+
+def lambda_archive() -> pulumi.AssetArchive:
+    """The handler modules only: no caches, tests or anything else that sits beside them."""
+    return pulumi.AssetArchive(
+        {path.name: pulumi.FileAsset(str(path)) for path in sorted(LAMBDA_SOURCE.glob("*.py"))}
+    )
+
+
+@dataclass
+class LeaseFunctionsArgs:
+    region: str
+    account_id: pulumi.Input[str]
+    bucket_name: pulumi.Input[str]
+    log_retention_days: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class LeaseFunctions(pulumi.ComponentResource):
+    """odiLease, sfrLease and HTCondorAnnex-CheckConnectivity with their roles, logs and permissions."""
+
+    odi_lease_arn: pulumi.Output[str]
+    sfr_lease_arn: pulumi.Output[str]
+    connectivity_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LeaseFunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("condor-annex:aws:LeaseFunctions", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        code = lambda_archive()
+
+        def log_group(function_name: str) -> aws.cloudwatch.LogGroup:
+            # Created here rather than by Lambda on first run, so destroy removes it too.
+            return aws.cloudwatch.LogGroup(
+                f"{name}-{function_name}-logs",
+                name=f"/aws/lambda/{function_name}",
+                retention_in_days=args.log_retention_days,
+                tags=args.tags,
+                opts=child,
+            )
+
+        def log_writing(group: aws.cloudwatch.LogGroup) -> dict:
+            return {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": pulumi.Output.concat(group.arn, ":*"),
+            }
+
+        lease_logs = {contract: log_group(function) for contract, (function, _) in LEASE_FUNCTIONS.items()}
+        lease_role = aws.iam.Role(
+            f"{name}-lease-role", assume_role_policy=trust("lambda.amazonaws.com"), tags=args.tags, opts=child
+        )
+        # Rules are named after annexes, which only condor_annex knows: any rule of this account.
+        any_rule = pulumi.Output.format("arn:aws:events:{0}:{1}:rule/*", args.region, args.account_id)
+        lease_policy = aws.iam.RolePolicy(
+            f"{name}-lease-policy",
+            role=lease_role.id,
+            policy=document(
+                *[log_writing(group) for group in lease_logs.values()],
+                {
+                    # The only rule calls the functions make: dropping the expired annex's rule.
+                    "Sid": "RemoveExpiredLeaseRules",
+                    "Effect": "Allow",
+                    "Action": ["events:RemoveTargets", "events:DeleteRule"],
+                    "Resource": any_rule,
+                },
+                {
+                    # Describe calls have no resource-level permissions.
+                    "Sid": "FindAnnexResources",
+                    "Effect": "Allow",
+                    "Action": ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"],
+                    "Resource": "*",
+                },
+                {
+                    # condor_annex tags every on-demand instance it starts; untagged ones are not ours.
+                    "Sid": "TerminateAnnexInstances",
+                    "Effect": "Allow",
+                    "Action": "ec2:TerminateInstances",
+                    "Resource": pulumi.Output.format("arn:aws:ec2:{0}:{1}:instance/*", args.region, args.account_id),
+                    "Condition": {"Null": {"aws:ResourceTag/htcondor:AnnexName": "false"}},
+                },
+                {
+                    "Sid": "CancelAnnexSpotFleets",
+                    "Effect": "Allow",
+                    "Action": "ec2:CancelSpotFleetRequests",
+                    "Resource": pulumi.Output.format(
+                        "arn:aws:ec2:{0}:{1}:spot-fleet-request/*", args.region, args.account_id
+                    ),
+                },
+                {
+                    "Sid": "DeleteExpiredAnnexConfig",
+                    "Effect": "Allow",
+                    "Action": "s3:DeleteObject",
+                    "Resource": pulumi.Output.from_input(args.bucket_name).apply(bucket_config_objects),
+                },
+            ),
+            opts=child,
+        )
+
+        functions: dict[str, aws.lambda_.Function] = {}
+        for contract, (function_name, handler) in LEASE_FUNCTIONS.items():
+            functions[contract] = aws.lambda_.Function(
+                f"{name}-{contract}",
+                name=function_name,
+                runtime=RUNTIME,
+                handler=handler,
+                role=lease_role.arn,
+                code=code,
+                timeout=60,
+                environment={"variables": {"S3_BUCKET_NAME": args.bucket_name}},
+                logging_config={"log_format": "JSON", "log_group": lease_logs[contract].name},
+                tags=args.tags,
+                # IAM is eventually consistent: the policy must exist before the first invocation.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[lease_policy, lease_logs[contract]]),
+            )
+            # condor_annex creates one rule per annex and adds no permission of its own, so any
+            # rule of this account in this region may invoke the lease functions.
+            aws.lambda_.Permission(
+                f"{name}-{contract}-invoke",
+                action="lambda:InvokeFunction",
+                function=functions[contract].name,
+                principal="events.amazonaws.com",
+                source_account=args.account_id,
+                source_arn=any_rule,
+                opts=child,
+            )
+
+        # The connectivity check only opens a TCP connection: a role of its own with logs alone.
+        connectivity_logs = log_group(CONNECTIVITY_FUNCTION_NAME)
+        connectivity_role = aws.iam.Role(
+            f"{name}-connectivity-role", assume_role_policy=trust("lambda.amazonaws.com"), tags=args.tags, opts=child
+        )
+        connectivity_policy = aws.iam.RolePolicy(
+            f"{name}-connectivity-policy",
+            role=connectivity_role.id,
+            policy=document(log_writing(connectivity_logs)),
+            opts=child,
+        )
+        connectivity = aws.lambda_.Function(
+            f"{name}-connectivity",
+            name=CONNECTIVITY_FUNCTION_NAME,
+            runtime=RUNTIME,
+            handler="connectivity.handler",
+            role=connectivity_role.arn,
+            code=code,
+            timeout=5,
+            logging_config={"log_format": "JSON", "log_group": connectivity_logs.name},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[connectivity_policy, connectivity_logs]),
+        )
+
+        self.odi_lease_arn = functions["odiLease"].arn
+        self.sfr_lease_arn = functions["sfrLease"].arn
+        self.connectivity_arn = connectivity.arn
+        self.register_outputs(
+            {
+                "odi_lease_arn": self.odi_lease_arn,
+                "sfr_lease_arn": self.sfr_lease_arn,
+                "connectivity_arn": self.connectivity_arn,
+            }
+        )

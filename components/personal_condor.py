@@ -1,0 +1,154 @@
+"""PersonalCondor: the guide's first part, on the Linux machine, over SSH."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from components.contract import CondorRelease
+from components.remote_step import Machine, Step, remote_step
+
+POOL_PASSWORD_FILE = "$(LOCAL_DIR)/condor_pool_password"
+START_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 60
+
+
+def condor_config_text(collector_port: int) -> str:
+    """Our HTCondor settings: the guide's public interface, pool password and collector port."""
+    return "\n".join(
+        [
+            "# Managed by the condor-annex Pulumi program; `pulumi destroy` removes this file.",
+            "# Public interface: annex instances call back to this machine.",
+            "NETWORK_INTERFACE = *",
+            "CONDOR_HOST = $(FULL_HOSTNAME)",
+            # An explicit port: a personal condor defaults to :0, and annex instances copy this verbatim.
+            f"COLLECTOR_HOST = $(FULL_HOSTNAME):{collector_port}",
+            "# Pool password: how annex instances and this pool authenticate each other.",
+            f"SEC_PASSWORD_FILE = {POOL_PASSWORD_FILE}",
+            "SEC_DAEMON_INTEGRITY = REQUIRED",
+            "SEC_DAEMON_AUTHENTICATION = REQUIRED",
+            "SEC_DAEMON_AUTHENTICATION_METHODS = PASSWORD",
+            "SEC_NEGOTIATOR_INTEGRITY = REQUIRED",
+            "SEC_NEGOTIATOR_AUTHENTICATION = REQUIRED",
+            "SEC_NEGOTIATOR_AUTHENTICATION_METHODS = PASSWORD",
+            "SEC_CLIENT_AUTHENTICATION_METHODS = FS, PASSWORD",
+            "ALLOW_DAEMON = condor_pool@*",
+        ]
+    )
+
+
+@dataclass
+class PersonalCondorArgs:
+    machine: Machine
+    release: CondorRelease
+    install_dir: str
+    tarball_url: str
+    tarball_sha256: Optional[str]
+    collector_port: int
+    pool_password: pulumi.Input[str]
+
+
+class PersonalCondor(pulumi.ComponentResource):
+    """Install, configure, pool password, start and verify; destroy undoes each in reverse."""
+
+    install_dir: str
+    condor_sh: str
+    config_file: str
+    pool_password_file: str
+    ready: pulumi.Resource
+
+    def __init__(self, name: str, args: PersonalCondorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("condor-annex:machine:PersonalCondor", name, None, opts)
+        release = args.release
+        installer = "make-personal-from-tarball" if release.uses_make_personal_from_tarball else "condor_install"
+        install_values = {"INSTALL_DIR": args.install_dir, "STOP_TIMEOUT": str(STOP_TIMEOUT_SECONDS)}
+
+        install = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-install",
+                script="install.sh",
+                values={
+                    **install_values,
+                    "CONDOR_VERSION": release.version,
+                    "TARBALL_URL": args.tarball_url,
+                    "TARBALL_SHA256": args.tarball_sha256 or "",
+                    "INSTALLER": installer,
+                },
+                location=[args.install_dir],
+            ),
+            parent=self,
+        )
+        config_text = condor_config_text(args.collector_port)
+        configure = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-configure",
+                script="configure.sh",
+                values={
+                    **install_values,
+                    "CONFIG_FILE": release.config_file,
+                    "CONDOR_CONFIG_TEXT": config_text,
+                    "INCLUDE_FROM_LOCAL_CONFIG": "no" if release.uses_make_personal_from_tarball else "yes",
+                },
+                depends_on=[install],
+                location=[args.install_dir, release.config_file],
+            ),
+            parent=self,
+        )
+        # 8.7.x reads one line; 9.0+ takes every byte of stdin, so no trailing newline there.
+        line_end = "" if release.store_cred_reads_whole_stdin else "\n"
+        store_password = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-pool-password",
+                script="pool_password.sh",
+                values={
+                    **install_values,
+                    "STORE_CRED_READS_WHOLE_STDIN": "yes" if release.store_cred_reads_whole_stdin else "no",
+                },
+                stdin=pulumi.Output.secret(pulumi.Output.concat(args.pool_password, line_end)),
+                depends_on=[configure],
+                location=[args.install_dir],
+            ),
+            parent=self,
+        )
+        # The start step restarts HTCondor whenever what it runs on changes: our settings (by
+        # digest) or the stored password (by the store step's fresh token, never the password).
+        restart_reason = pulumi.Output.format(
+            "settings {0}; {1}",
+            hashlib.sha256(config_text.encode()).hexdigest()[:16],
+            store_password.stdout,
+        )
+        start = remote_step(
+            args.machine,
+            Step(
+                name=f"{name}-start",
+                script="start.sh",
+                values={
+                    **install_values,
+                    "START_TIMEOUT": str(START_TIMEOUT_SECONDS),
+                    "RESTART_REASON": restart_reason,
+                },
+                depends_on=[store_password],
+                location=[args.install_dir],
+            ),
+            parent=self,
+        )
+
+        self.install_dir = args.install_dir
+        self.condor_sh = f"{args.install_dir}/condor.sh"
+        self.config_file = f"{args.install_dir}/local/{release.config_file}"
+        self.pool_password_file = f"{args.install_dir}/local/condor_pool_password"
+        self.ready = start
+        self.register_outputs(
+            {
+                "install_dir": self.install_dir,
+                "condor_sh": self.condor_sh,
+                "config_file": self.config_file,
+                "pool_password_file": self.pool_password_file,
+            }
+        )

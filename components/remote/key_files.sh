@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Step 5: the annex user's access key and the key pair's private key in ~/.condor, mode 0600.
+# stdin: line 1 the access key id, line 2 the secret key, then the PEM private key.
+# Values (rendered header): ACCESS_KEY_FILE SECRET_KEY_FILE KEY_PAIR_FILE
+set -euo pipefail
+
+CONDOR_DIR="$HOME/.condor"
+# Left behind only when we made ~/.condor, so destroy knows it may remove the directory.
+CREATED_MARK="$CONDOR_DIR/.created-by-condor-annex"
+
+create() {
+  if [ ! -d "$CONDOR_DIR" ]; then
+    mkdir -m 700 "$CONDOR_DIR"
+    : >"$CREATED_MARK"
+  fi
+  chmod 700 "$CONDOR_DIR"
+  local access_key secret_key
+  IFS= read -r access_key || die "stdin ended before the access key id"
+  IFS= read -r secret_key || die "stdin ended before the secret key"
+  [ -n "$access_key" ] && [ -n "$secret_key" ] || die "empty access key from the AWS side"
+  printf '%s\n' "$access_key" | atomic_write "$CONDOR_DIR/$ACCESS_KEY_FILE" 600
+  printf '%s\n' "$secret_key" | atomic_write "$CONDOR_DIR/$SECRET_KEY_FILE" 600
+  atomic_write "$CONDOR_DIR/$KEY_PAIR_FILE" 600
+  grep -q 'PRIVATE KEY-----' "$CONDOR_DIR/$KEY_PAIR_FILE" || die "the key pair's private key did not arrive"
+  log "wrote $ACCESS_KEY_FILE, $SECRET_KEY_FILE and $KEY_PAIR_FILE in $CONDOR_DIR"
+}
+
+delete() {
+  rm -f "$CONDOR_DIR/$ACCESS_KEY_FILE" "$CONDOR_DIR/$SECRET_KEY_FILE" "$CONDOR_DIR/$KEY_PAIR_FILE"
+  if [ -f "$CREATED_MARK" ]; then
+    rm -f "$CREATED_MARK"
+    rmdir "$CONDOR_DIR" 2>/dev/null || log "left $CONDOR_DIR: it holds files that are not ours"
+  fi
+}
+
+case "$1" in
+  create) create ;;
+  delete) delete ;;
+  *) die "unknown action '$1'" ;;
+esac

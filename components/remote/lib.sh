@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Shared helpers, prepended to every step script (after its rendered header of values).
+set -euo pipefail
+umask 077
+
+log() { printf '%s: %s\n' "$STEP" "$*" >&2; }
+die() { printf '%s: ERROR: %s\n' "$STEP" "$*" >&2; exit 1; }
+
+# Replace a file as a whole or not at all: write beside it, then rename over it.
+atomic_write() {
+  local target=$1 mode=$2 staged
+  staged=$(mktemp "$(dirname "$target")/.$(basename "$target").XXXXXX")
+  if ! cat >"$staged" || ! chmod "$mode" "$staged" || ! mv -f "$staged" "$target"; then
+    rm -f "$staged"
+    die "could not write $target (is the disk full?)"
+  fi
+}
+
+BEGIN_MARK="# BEGIN condor-annex (managed by Pulumi: edits inside this block are overwritten)"
+END_MARK="# END condor-annex"
+
+# Print a file without our managed block, so the user's own lines pass through untouched.
+without_block() {
+  [ -f "$1" ] || return 0
+  awk -v begin="$BEGIN_MARK" -v end="$END_MARK" '
+    $0 == begin { skipping = 1; next }
+    $0 == end && skipping { skipping = 0; next }
+    !skipping { print }
+  ' "$1"
+}
+
+# Replace (never append a second) our block in a file the user may also edit.
+put_block() {
+  local target=$1 block=$2 mode=$3
+  { without_block "$target"; printf '%s\n%s\n%s\n' "$BEGIN_MARK" "$block" "$END_MARK"; } | atomic_write "$target" "$mode"
+}
+
+# Remove our block; remove the file too when nothing of the user's is left in it.
+drop_block() {
+  local target=$1 rest
+  [ -f "$target" ] || return 0
+  rest=$(without_block "$target")
+  if [ -z "${rest//[[:space:]]/}" ]; then
+    rm -f "$target"
+  else
+    printf '%s\n' "$rest" | atomic_write "$target" "$(stat -c %a "$target")"
+  fi
+}
+
+use_condor() {
+  [ -f "$INSTALL_DIR/condor.sh" ] || die "no HTCondor install at $INSTALL_DIR (condor.sh is missing)"
+  # shellcheck disable=SC1091
+  . "$INSTALL_DIR/condor.sh"
+}
+
+MASTER_PID_FILE="$INSTALL_DIR/local/condor_master.pid"
+
+master_pid() {
+  local pid
+  [ -f "$MASTER_PID_FILE" ] || return 1
+  pid=$(cat "$MASTER_PID_FILE")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q condor_master "/proc/$pid/cmdline" 2>/dev/null || return 1
+  printf '%s\n' "$pid"
+}
+
+stop_condor() {
+  local pid waited=0
+  pid=$(master_pid) || return 0
+  log "stopping condor_master (pid $pid)"
+  condor_off -master >&2 || kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$waited" -ge "$STOP_TIMEOUT" ]; then
+      log "condor_master did not stop in ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -9 "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  rm -f "$MASTER_PID_FILE"
+}

@@ -1,0 +1,245 @@
+"""The only reader of `pulumi.Config`: every value checked before any resource is registered.
+
+Values that reach a shell script or an HTCondor config file are held to strict character sets
+here, so that no config value can add a shell command or a config line later on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import pulumi
+
+from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PATTERN, CondorRelease
+
+PROJECT = "condor-annex"
+DEFAULT_CONDOR_VERSION = "24.0.24"
+
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+UNIX_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+# `~/` or absolute; no `..`, spaces, quotes or shell metacharacters.
+MACHINE_PATH = re.compile(r"^(~/|/)[A-Za-z0-9._/-]*$")
+TARBALL_URL = re.compile(r"^https?://[A-Za-z0-9._~:/%+=,@-]+(\{platform\}[A-Za-z0-9._~:/%+=,@-]*)?$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$")
+PRIVATE_KEY = re.compile(r"^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\n.+\n-----END ([A-Z]+ )?PRIVATE KEY-----\n?$", re.S)
+AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH
+
+
+class ConfigError(ValueError):
+    """One or more config values are wrong; the message names each key, value and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs, validated; secrets are secret Outputs."""
+
+    region: str
+    host: str
+    ssh_user: str
+    ssh_port: int
+    ssh_private_key: Optional[pulumi.Output[str]]
+    ssh_host_key: Optional[str]
+    release: CondorRelease
+    tarball_url: str
+    tarball_sha256: Optional[str]
+    install_dir: str
+    collector_port: int
+    pool_password: pulumi.Output[str]
+    ssh_ingress_cidrs: list[str]
+    condor_ingress_cidrs: list[str]
+    annex_image_id: Optional[str]
+    annex_instance_type: Optional[str]
+    log_retention_days: int
+
+
+class _Reader:
+    """Collects every problem so the user sees them all at once, not one per `pulumi up`."""
+
+    def __init__(self, config: pulumi.Config, aws_config: pulumi.Config) -> None:
+        self.config = config
+        self.aws_config = aws_config
+        self.problems: list[str] = []
+
+    def fail(self, key: str, value: Any, accepted: str, secret: bool = False) -> None:
+        shown = "[secret]" if secret else json.dumps(value) if not isinstance(value, str) else repr(value)
+        self.problems.append(f"{PROJECT}:{key} = {shown}: {accepted}")
+
+    def text(self, key: str, pattern: re.Pattern[str], accepted: str, default: Optional[str] = None, secret: bool = False) -> Optional[str]:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if not pattern.match(value):
+            self.fail(key, value, accepted, secret)
+            return default
+        return value
+
+    def required(self, key: str, value: Optional[str], accepted: str) -> str:
+        if value is None:
+            self.problems.append(f"{PROJECT}:{key} is required: {accepted}")
+            return ""
+        return value
+
+    def port(self, key: str, default: int, lowest: int) -> int:
+        raw = self.config.get(key)
+        if raw is None:
+            return default
+        if not re.fullmatch(r"\d{1,5}", raw.strip()) or not lowest <= int(raw) <= 65535:
+            self.fail(key, raw, f"a whole number from {lowest} to 65535")
+            return default
+        return int(raw)
+
+    def cidrs(self, key: str, default: Optional[list[str]], why_required: str, allow_empty: bool) -> list[str]:
+        raw = self.config.get(key)
+        if raw is None:
+            if default is None:
+                self.problems.append(f"{PROJECT}:{key} is required: {why_required}")
+                return []
+            return default
+        try:
+            values = json.loads(raw)
+        except json.JSONDecodeError:
+            values = None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            self.fail(key, raw, 'a list of IPv4 CIDR blocks, such as ["203.0.113.7/32"]')
+            return []
+        accepted: list[str] = []
+        for value in values:
+            try:
+                network = ipaddress.IPv4Network(value, strict=True)
+            except ValueError as error:
+                self.fail(key, value, f"not an IPv4 CIDR block with its host bits clear ({error})")
+                continue
+            accepted.append(str(network))
+        if not values and not allow_empty:
+            self.fail(key, values, "at least one CIDR block: annex instances must admit the Linux machine")
+        return accepted
+
+
+def _check_version(reader: _Reader, version: str) -> CondorRelease:
+    lowest = ".".join(map(str, OLDEST_SUPPORTED))
+    highest = ".".join(map(str, FIRST_UNSUPPORTED))
+    if not VERSION_PATTERN.match(version):
+        reader.fail("condorVersion", version, "an HTCondor version such as 24.0.24 or 8.7.3")
+        return CondorRelease(DEFAULT_CONDOR_VERSION)
+    release = CondorRelease(version)
+    if not OLDEST_SUPPORTED <= release.parts < FIRST_UNSUPPORTED:
+        reader.fail(
+            "condorVersion",
+            version,
+            f"condor_annex exists from {lowest} up to (not including) {highest}, where HTCondor withdrew it",
+        )
+    return release
+
+
+def _default_ingress(host: str) -> Optional[list[str]]:
+    """The Linux machine is the only peer annex instances must admit, so its own /32 when known."""
+    try:
+        return [str(ipaddress.IPv4Network(f"{ipaddress.IPv4Address(host)}/32"))]
+    except ValueError:
+        return None
+
+
+def read_settings(
+    config: Optional[pulumi.Config] = None,
+    aws_config: Optional[pulumi.Config] = None,
+    environ: Callable[[str], Optional[str]] = os.environ.get,
+) -> Settings:
+    """Read and validate the stack's config; raise ConfigError naming every bad key."""
+    reader = _Reader(config or pulumi.Config(PROJECT), aws_config or pulumi.Config("aws"))
+
+    region = reader.aws_config.get("region") or environ("AWS_REGION") or environ("AWS_DEFAULT_REGION")
+    if region is None:
+        reader.problems.append("aws:region is required: the AWS region for the annex, such as us-east-1")
+        region = ""
+    elif not REGION.match(region):
+        reader.problems.append(f"aws:region = {region!r}: an AWS region name such as us-east-1")
+
+    host = reader.required(
+        "host",
+        reader.text("host", HOSTNAME, "a DNS name or IPv4 address of the Linux machine, nothing else"),
+        "the public DNS name or IPv4 address of the Linux machine that runs the personal HTCondor",
+    )
+    ssh_user = reader.required(
+        "sshUser",
+        reader.text("sshUser", UNIX_USER, "a Unix user name (lower case letters, digits, _ . -)"),
+        "the (non-root) account on the Linux machine that will own the personal HTCondor",
+    )
+    if ssh_user == "root":
+        reader.fail("sshUser", ssh_user, "a non-root account: HTCondor's personal install refuses to run as root")
+
+    private_key_text = reader.text(
+        "sshPrivateKey", PRIVATE_KEY, "a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)", secret=True
+    )
+    version = reader.config.get("condorVersion") or DEFAULT_CONDOR_VERSION
+    release = _check_version(reader, version)
+
+    tarball_url = reader.text(
+        "condorTarballUrl",
+        TARBALL_URL,
+        "an http(s) URL of a release tarball, optionally with {platform}; no quotes, spaces or $",
+        default=release.default_tarball_url,
+    )
+    install_dir = reader.text(
+        "installDir",
+        MACHINE_PATH,
+        "an absolute path or one under ~/ made of letters, digits and . _ - /",
+        default=f"~/condor-{release.version}",
+    )
+    if install_dir and ("/../" in f"{install_dir}/" or install_dir.rstrip("/") in ("~", "")):
+        reader.fail("installDir", install_dir, "a directory of its own below your home, such as ~/condor-24.0.24 (no ..)")
+
+    pool_password = reader.config.get("poolPassword")
+    if pool_password is None or pool_password == "":
+        reader.problems.append(
+            f"{PROJECT}:poolPassword is required: set it with `pulumi config set --secret poolPassword`"
+        )
+    elif "\n" in pool_password or "\r" in pool_password or "\0" in pool_password:
+        reader.fail("poolPassword", pool_password, "one line of text (no newline or NUL)", secret=True)
+    elif len(pool_password.encode()) > MAX_POOL_PASSWORD:
+        reader.fail("poolPassword", pool_password, f"at most {MAX_POOL_PASSWORD} bytes (condor_store_cred's limit)", secret=True)
+
+    why_cidrs = (
+        "host is a DNS name, so list the Linux machine's public address as a /32 "
+        '(or ["0.0.0.0/0"] to admit everyone, as condor_annex -setup did)'
+    )
+    retention_raw = reader.config.get("logRetentionDays")
+    retention = 14
+    if retention_raw is not None:
+        if retention_raw.isdigit() and int(retention_raw) in LOG_RETENTION_DAYS:
+            retention = int(retention_raw)
+        else:
+            reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+
+    settings = Settings(
+        region=region,
+        host=host,
+        ssh_user=ssh_user,
+        ssh_port=reader.port("sshPort", 22, 1),
+        ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
+        ssh_host_key=reader.text("sshHostKey", HOST_KEY, "one public host key line: '<type> <base64>', such as from ssh-keyscan"),
+        release=release,
+        tarball_url=tarball_url or release.default_tarball_url,
+        tarball_sha256=reader.text("condorTarballSha256", SHA256, "64 lower-case hex digits (sha256sum's output)"),
+        install_dir=(install_dir or "").rstrip("/"),
+        collector_port=reader.port("collectorPort", 9618, 1024),
+        pool_password=pulumi.Output.secret(pool_password or ""),
+        ssh_ingress_cidrs=reader.cidrs("sshIngressCidrs", _default_ingress(host), why_cidrs, allow_empty=True),
+        condor_ingress_cidrs=reader.cidrs("condorIngressCidrs", _default_ingress(host), why_cidrs, allow_empty=False),
+        annex_image_id=reader.text("annexImageId", AMI, "an AMI id such as ami-0123456789abcdef0"),
+        annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
+        log_retention_days=retention,
+    )
+    if reader.problems:
+        raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))
+    return settings

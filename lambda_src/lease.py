@@ -1,0 +1,4 @@
+def odi_handler(event, context):
+    return None
+def sfr_handler(event, context):
+    return None

@@ -1,0 +1,248 @@
+"""Run the whole Pulumi program under mocks and record what it registers.
+
+The stock mock monitor does not mark a provider's declared secret outputs (AccessKey.secret,
+PrivateKey.private_key_pem) as secret, nor `additionalSecretOutputs`; the engine does both, so the
+monitor here does too, or secret tests would pass for the wrong reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "__main__.py"
+PROJECT = "condor-annex"
+
+SENTINEL_SECRET_KEY = "SENTINEL-aws-secret-key-7f3a"
+SENTINEL_KEY_PAIR_PEM = "-----BEGIN RSA PRIVATE KEY-----\nSENTINEL-key-pair-pem-91c2\n-----END RSA PRIVATE KEY-----\n"
+ACCOUNT_ID = "123456789012"
+VPC_ID = "vpc-0default0000000"
+
+# What the real providers' schemas declare secret; the engine marks these whatever the program says.
+PROVIDER_SECRET_OUTPUTS = {
+    "aws:iam/accessKey:AccessKey": {"secret", "sesSmtpPasswordV4"},
+    "tls:index/privateKey:PrivateKey": {"privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"},
+}
+
+BASE_CONFIG = {
+    "aws:region": "us-east-1",
+    f"{PROJECT}:host": "203.0.113.7",
+    f"{PROJECT}:sshUser": "annex",
+    f"{PROJECT}:poolPassword": "SENTINEL-pool-password-5d1e",
+}
+SECRET_KEYS = [f"{PROJECT}:poolPassword", f"{PROJECT}:sshPrivateKey"]
+
+
+@dataclass
+class Registration:
+    """One resource as the engine would have received it."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    secret_inputs: set[str]
+    parent: str
+    dependencies: list[str]
+    delete_before_replace: bool
+    retain_on_delete: bool
+    protect: bool
+    additional_secret_outputs: list[str]
+    urn: str = ""
+
+
+@dataclass
+class StackOutput:
+    value: Any
+    secret: bool
+
+
+@dataclass
+class Program:
+    registrations: list[Registration] = field(default_factory=list)
+    outputs: dict[str, StackOutput] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name!r}, found {[r.type for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return True
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _secret(value: Any) -> dict[str, Any]:
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What the cloud would hand back: ids and ARNs shaped like AWS's, derived from the name."""
+    digest = hashlib.sha256(f"{type_}:{name}".encode()).hexdigest()
+    region = "us-east-1"
+    kind = type_.split(":")[-1]
+    outputs: dict[str, Any] = {}
+    if kind == "Bucket":
+        bucket = inputs.get("bucket") or f"{name}-{digest[:7]}"
+        outputs = {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket}
+    elif kind == "Role":
+        role = inputs.get("name") or f"{name}-{digest[:7]}"
+        outputs = {"name": role, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"}
+    elif kind == "InstanceProfile":
+        profile = inputs.get("name") or f"{name}-{digest[:7]}"
+        outputs = {"name": profile, "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{profile}"}
+    elif kind == "Function":
+        outputs = {"arn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{inputs['name']}"}
+    elif kind == "LogGroup":
+        outputs = {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs['name']}"}
+    elif kind == "SecurityGroup":
+        outputs = {"id": f"sg-{digest[:17]}"}
+    elif kind == "User":
+        outputs = {"arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{inputs['name']}"}
+    elif kind == "AccessKey":
+        outputs = {"id": f"AKIA{digest[:16].upper()}", "secret": SENTINEL_SECRET_KEY}
+    elif kind == "PrivateKey":
+        outputs = {"privateKeyPem": SENTINEL_KEY_PAIR_PEM, "publicKeyOpenssh": f"ssh-rsa AAAA{digest[:40]}"}
+    elif kind == "Stack":
+        outputs = {"id": f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{inputs['name']}/{digest[:8]}"}
+    elif kind == "Command":
+        # A command's stdout is new whenever what it ran with is new, as on a real re-run.
+        ran_with = json.dumps([inputs.get("create"), inputs.get("stdin")], sort_keys=True)
+        outputs = {"stdout": f"ran {hashlib.sha256(ran_with.encode()).hexdigest()[:12]}", "stderr": ""}
+    return outputs
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
+        outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs)}
+        return outputs.pop("id", f"{args.name}-id"), outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, Optional[list]]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "userId": "AIDA"}, []
+        if args.token == "aws:ec2/getVpc:getVpc":
+            return {"id": VPC_ID, "default": True, "cidrBlock": "172.31.0.0/16"}, []
+        raise AssertionError(f"the program called {args.token}, which the mocks do not know")
+
+
+class _Monitor(pulumi_mocks.MockMonitor):
+    def __init__(self, program: Program) -> None:
+        super().__init__(_Mocks())
+        self.program = program
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        raw_inputs = json_format.MessageToDict(request.object)
+        response = super().RegisterResource(request)
+        urn = response.urn
+        _id, state = self.resources[urn].id, dict(self.resources[urn].state)
+        declared = PROVIDER_SECRET_OUTPUTS.get(request.type, set()) | set(request.additionalSecretOutputs)
+        marked = {k: (_secret(v) if k in declared else v) for k, v in state.items()}
+        obj = _sync_await(rpc.serialize_properties(marked, {}))
+        self.program.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                inputs=rpc.deserialize_properties(request.object),
+                outputs=state,
+                secret_inputs={k for k, v in raw_inputs.items() if _has_secret(v)},
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                delete_before_replace=request.deleteBeforeReplace,
+                retain_on_delete=request.retainOnDelete,
+                protect=request.protect,
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+                urn=urn,
+            )
+        )
+        return type(response)(urn=urn, id=response.id, object=obj)
+
+
+class _LogCapture:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+
+    def __getattr__(self, level: str) -> Any:
+        # The SDK's own debug chatter names resources, not values; what a user sees is info and up.
+        if level == "debug":
+            return lambda *args, **kwargs: None
+        return lambda message, *args, **kwargs: self.program.logs.append(f"{level}: {message}")
+
+
+def run_program(config: Optional[dict[str, str]] = None, preview: bool = False, base: bool = True) -> Program:
+    """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key)."""
+    program = Program()
+    merged = {**(BASE_CONFIG if base else {}), **(config or {})}
+    merged = {k: v for k, v in merged.items() if v is not None}
+    monitor = _Monitor(program)
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=preview, monitor=monitor)
+    runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]
+    pulumi.runtime.set_all_config(merged, secret_keys=[k for k in SECRET_KEYS if k in merged])
+    exported: dict[str, pulumi.Output[Any]] = {}
+
+    def body() -> pulumi.Output[Any]:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        stack = runtime_settings.get_root_resource()
+        for name, value in getattr(stack, "outputs", {}).items():
+            exported[name] = pulumi.Output.from_input(value)
+        return pulumi.Output.all(*exported.values())
+
+    pulumi.runtime.test(body)()
+    resolved = {
+        name: StackOutput(_sync_await(output.future()), _sync_await(output.is_secret()))
+        for name, output in exported.items()
+    }
+    program.outputs = resolved
+    return program
+
+
+def ssh_private_key_pem() -> str:
+    return "-----BEGIN OPENSSH PRIVATE KEY-----\nSENTINEL-ssh-private-key-c4b0\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def secret_config() -> dict[str, str]:
+    """Config with a sentinel in every secret the user supplies."""
+    return {f"{PROJECT}:sshPrivateKey": ssh_private_key_pem()}
+
+
+def sentinels() -> list[str]:
+    return [
+        BASE_CONFIG[f"{PROJECT}:poolPassword"],
+        "SENTINEL-ssh-private-key-c4b0",
+        SENTINEL_SECRET_KEY,
+        "SENTINEL-key-pair-pem-91c2",
+    ]
+
+
+def policy(registration: Registration, key: str = "policy") -> dict[str, Any]:
+    return json.loads(registration.inputs[key])
+
+
+def statements_by_sid(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {statement["Sid"]: statement for statement in document["Statement"] if "Sid" in statement}
