@@ -78,7 +78,8 @@ class Program:
         return [r for r in self.registrations if r.type == type_]
 
     def named(self, name: str) -> Registration:
-        found = [r for r in self.registrations if r.name == name]
+        """The cloud or command resource of that name (components may share it with their main child)."""
+        found = [r for r in self.registrations if r.name == name and not r.type.startswith(f"{PROJECT}:")]
         assert len(found) == 1, f"expected one resource named {name!r}, found {[r.type for r in found]}"
         return found[0]
 

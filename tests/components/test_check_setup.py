@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from tests.harness import Program, run_program
+
+EXPECTED_OUTPUTS = {
+    "HTCondorAnnex-ConfigurationBucket": {"S3BucketName"},
+    "HTCondorAnnex-LambdaFunctions": {"odiLeaseFunctionARN", "sfrLeaseFunctionARN", "ccFunctionARN"},
+    "HTCondorAnnex-InstanceProfile": {"InstanceProfileARN"},
+    "HTCondorAnnex-SecurityGroup": {"SecurityGroupID"},
+}
+
+
+@pytest.fixture(scope="module")
+def program() -> Program:
+    return run_program()
+
+
+@pytest.mark.parametrize("stack_name", sorted(EXPECTED_OUTPUTS))
+def test_marker_stack_named_and_outputs_under_original_names(program: Program, stack_name: str):
+    stack = program.named(stack_name)
+    assert stack.inputs["name"] == stack_name
+    template = json.loads(stack.inputs["templateBody"])
+    assert set(template["Outputs"]) == EXPECTED_OUTPUTS[stack_name], stack_name
+    # Free and cleanly deletable: nothing but a wait-condition handle.
+    assert [r["Type"] for r in template["Resources"].values()] == ["AWS::CloudFormation::WaitConditionHandle"]
+    assert set(stack.inputs["parameters"]) == EXPECTED_OUTPUTS[stack_name]
+
+
+def test_outputs_carry_the_real_ids(program: Program):
+    lambdas = program.named("HTCondorAnnex-LambdaFunctions").inputs["parameters"]
+    assert lambdas["ccFunctionARN"] == program.outputs["connectivityFunctionArn"].value
+    assert lambdas["odiLeaseFunctionARN"] == program.outputs["odiLeaseFunctionArn"].value
+    bucket = program.named("HTCondorAnnex-ConfigurationBucket").inputs["parameters"]
+    assert bucket["S3BucketName"] == program.outputs["bucketName"].value
+    group = program.named("HTCondorAnnex-SecurityGroup").inputs["parameters"]
+    assert group["SecurityGroupID"] == program.outputs["securityGroupId"].value
+    profile = program.named("HTCondorAnnex-InstanceProfile").inputs["parameters"]
+    assert profile["InstanceProfileARN"] == program.outputs["instanceProfileArn"].value

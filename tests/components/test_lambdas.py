@@ -1,0 +1,89 @@
+import re
+
+import pytest
+
+from components.contract import BOOT_SCRIPT_BUCKET_REGEX, CONNECTIVITY_FUNCTION_NAME
+from tests.harness import ACCOUNT_ID, Program, policy, run_program, statements_by_sid
+
+
+@pytest.fixture(scope="module")
+def program() -> Program:
+    return run_program({"condor-annex:logRetentionDays": "30"})
+
+
+FUNCTIONS = {
+    "annex-functions-odiLease": ("HTCondorAnnex-odiLease", "lease.odi_handler", 60),
+    "annex-functions-sfrLease": ("HTCondorAnnex-sfrLease", "lease.sfr_handler", 60),
+    "annex-functions-connectivity": (CONNECTIVITY_FUNCTION_NAME, "connectivity.handler", 5),
+}
+
+
+@pytest.mark.parametrize("resource", sorted(FUNCTIONS))
+def test_function_names_runtimes_handlers(program: Program, resource: str):
+    name, handler, timeout = FUNCTIONS[resource]
+    function = program.named(resource)
+    assert function.inputs["name"] == name, resource
+    assert function.inputs["handler"] == handler, resource
+    assert function.inputs["timeout"] == timeout, resource
+    major, minor = map(int, re.fullmatch(r"python(\d+)\.(\d+)", function.inputs["runtime"]).groups())
+    assert (major, minor) >= (3, 12), f"{resource}: {function.inputs['runtime']} is not a current runtime"
+
+
+@pytest.mark.parametrize("resource", sorted(FUNCTIONS))
+def test_archive_holds_the_handler_module(program: Program, resource: str):
+    function = program.named(resource)
+    module, _, attribute = FUNCTIONS[resource][1].partition(".")
+    assets = function.inputs["code"].assets
+    assert f"{module}.py" in assets, f"{resource}: archive lacks {module}.py ({sorted(assets)})"
+    source = open(assets[f"{module}.py"].path).read()
+    assert f"def {attribute}(" in source, f"{resource}: {module}.py has no {attribute}"
+    assert all(name.endswith(".py") for name in assets), f"{resource}: archive carries {sorted(assets)}"
+
+
+def test_log_groups_created_with_retention_before_functions(program: Program):
+    for resource, (name, _, _) in FUNCTIONS.items():
+        group = program.named(f"annex-functions-{name}-logs")
+        assert group.inputs["name"] == f"/aws/lambda/{name}"
+        assert group.inputs["retentionInDays"] == 30
+        assert group.urn in program.named(resource).dependencies, f"{resource} does not wait for its log group"
+
+
+def test_lease_role_policy_is_narrow(program: Program):
+    statements = statements_by_sid(policy(program.named("annex-functions-lease-policy")))
+    events = statements["RemoveExpiredLeaseRules"]
+    assert sorted(events["Action"]) == ["events:DeleteRule", "events:RemoveTargets"]
+    assert events["Resource"] == f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/*"
+    assert statements["TerminateAnnexInstances"]["Condition"] == {
+        "Null": {"aws:ResourceTag/htcondor:AnnexName": "false"}
+    }
+    bucket = program.named("annex-config").outputs["bucket"]
+    assert statements["DeleteExpiredAnnexConfig"] == {
+        "Sid": "DeleteExpiredAnnexConfig",
+        "Effect": "Allow",
+        "Action": "s3:DeleteObject",
+        "Resource": f"arn:aws:s3:::{bucket}/config-*.tar.gz",
+    }
+    assert re.match(BOOT_SCRIPT_BUCKET_REGEX, statements["DeleteExpiredAnnexConfig"]["Resource"])
+    every_action = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not any(action.endswith("*") for action in every_action), every_action
+
+
+def test_connectivity_role_only_writes_its_logs(program: Program):
+    (statement,) = policy(program.named("annex-functions-connectivity-policy"))["Statement"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"].endswith(f"log-group:/aws/lambda/{CONNECTIVITY_FUNCTION_NAME}:*")
+
+
+@pytest.mark.parametrize("contract", ["odiLease", "sfrLease"])
+def test_events_may_invoke_lease_functions(program: Program, contract: str):
+    permission = program.named(f"annex-functions-{contract}-invoke")
+    assert permission.inputs["principal"] == "events.amazonaws.com"
+    assert permission.inputs["action"] == "lambda:InvokeFunction"
+    assert permission.inputs["sourceArn"] == f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/*"
+    assert permission.inputs["function"] == FUNCTIONS[f"annex-functions-{contract}"][0]
+
+
+def test_lease_functions_know_their_bucket(program: Program):
+    bucket = program.named("annex-config").outputs["bucket"]
+    for resource in ("annex-functions-odiLease", "annex-functions-sfrLease"):
+        assert program.named(resource).inputs["environment"]["variables"] == {"S3_BUCKET_NAME": bucket}

@@ -1,0 +1,95 @@
+"""Every bad value fails before any resource exists, with a message naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.settings import ConfigError
+from tests.harness import BASE_CONFIG, run_program
+
+P = "condor-annex"
+
+BAD_CONFIGS = [
+    # (config overrides, key the message must name, words it must contain)
+    ({f"{P}:host": None}, f"{P}:host is required", "DNS name"),
+    ({f"{P}:host": "submit.example.org; rm -rf ~"}, f"{P}:host", "DNS name"),
+    ({f"{P}:host": "$(reboot)"}, f"{P}:host", "DNS name"),
+    ({f"{P}:sshUser": None}, f"{P}:sshUser is required", "non-root"),
+    ({f"{P}:sshUser": "root"}, f"{P}:sshUser", "non-root"),
+    ({f"{P}:sshUser": "alice bob"}, f"{P}:sshUser", "Unix user name"),
+    ({f"{P}:sshPort": "ssh"}, f"{P}:sshPort", "1 to 65535"),
+    ({f"{P}:sshPort": "70000"}, f"{P}:sshPort", "1 to 65535"),
+    ({f"{P}:sshPrivateKey": "not a key"}, f"{P}:sshPrivateKey = [secret]", "PRIVATE KEY"),
+    ({f"{P}:sshHostKey": "AAAAC3Nza"}, f"{P}:sshHostKey", "host key"),
+    ({f"{P}:condorVersion": "24.0"}, f"{P}:condorVersion", "24.0.24 or 8.7.3"),
+    ({f"{P}:condorVersion": "24.12.1"}, f"{P}:condorVersion", "withdrew"),
+    ({f"{P}:condorVersion": "8.6.8"}, f"{P}:condorVersion", "8.7.1"),
+    ({f"{P}:condorTarballUrl": "ftp://example.org/condor.tgz"}, f"{P}:condorTarballUrl", "http(s) URL"),
+    ({f"{P}:condorTarballUrl": "https://example.org/$(id).tgz"}, f"{P}:condorTarballUrl", "no quotes"),
+    ({f"{P}:condorTarballUrl": "https://example.org/a'b.tgz"}, f"{P}:condorTarballUrl", "no quotes"),
+    ({f"{P}:condorTarballSha256": "abc123"}, f"{P}:condorTarballSha256", "64 lower-case hex"),
+    ({f"{P}:installDir": "condor"}, f"{P}:installDir", "absolute path"),
+    ({f"{P}:installDir": "~/condor dir"}, f"{P}:installDir", "absolute path"),
+    ({f"{P}:installDir": "~/../etc"}, f"{P}:installDir", "no .."),
+    ({f"{P}:installDir": "~/x\nrm -rf ~"}, f"{P}:installDir", "absolute path"),
+    ({f"{P}:installDir": "~/"}, f"{P}:installDir", "directory of its own"),
+    ({f"{P}:collectorPort": "80"}, f"{P}:collectorPort", "1024 to 65535"),
+    ({f"{P}:collectorPort": "9618\nALLOW_WRITE = *"}, f"{P}:collectorPort", "1024 to 65535"),
+    ({f"{P}:poolPassword": None}, f"{P}:poolPassword is required", "--secret"),
+    ({f"{P}:poolPassword": ""}, f"{P}:poolPassword is required", "--secret"),
+    ({f"{P}:poolPassword": "line1\nline2"}, f"{P}:poolPassword = [secret]", "one line"),
+    ({f"{P}:poolPassword": "x" * 256}, f"{P}:poolPassword = [secret]", "255 bytes"),
+    ({f"{P}:condorIngressCidrs": '["10.0.0.1/8"]'}, f"{P}:condorIngressCidrs", "host bits"),
+    ({f"{P}:condorIngressCidrs": "10.0.0.0/8"}, f"{P}:condorIngressCidrs", "list of IPv4 CIDR"),
+    ({f"{P}:condorIngressCidrs": "[]"}, f"{P}:condorIngressCidrs", "at least one"),
+    ({f"{P}:sshIngressCidrs": '["300.1.1.1/32"]'}, f"{P}:sshIngressCidrs", "IPv4 CIDR"),
+    ({f"{P}:host": "submit.example.org"}, f"{P}:condorIngressCidrs is required", "0.0.0.0/0"),
+    ({f"{P}:annexImageId": "ami-'; echo"}, f"{P}:annexImageId", "AMI id"),
+    ({f"{P}:annexInstanceType": "m5.large\nSTART = FALSE"}, f"{P}:annexInstanceType", "instance type"),
+    ({f"{P}:logRetentionDays": "10"}, f"{P}:logRetentionDays", "one of 1, 3, 5"),
+    ({"aws:region": None}, "aws:region is required", "us-east-1"),
+    ({"aws:region": "mars-north-1; true"}, "aws:region", "AWS region name"),
+]
+
+
+@pytest.mark.parametrize("overrides, key, words", BAD_CONFIGS, ids=[case[1] + ":" + case[2] for case in BAD_CONFIGS])
+def test_bad_config_fails_before_any_resource(monkeypatch, overrides, key, words):
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(ConfigError) as raised:
+        program = run_program(overrides)
+        assert not program.registrations
+    message = str(raised.value)
+    line = next((line for line in message.splitlines() if key in line), None)
+    assert line is not None, f"the message does not name {key}: {message}"
+    assert words in line, f"the message for {key} does not say what is accepted ({words!r}): {line}"
+    for value in overrides.values():
+        if value and key.endswith("[secret]"):
+            assert value not in message, "a secret value was echoed in the error"
+
+
+def test_every_problem_reported_at_once():
+    with pytest.raises(ConfigError) as raised:
+        run_program({f"{P}:sshPort": "x", f"{P}:collectorPort": "1", f"{P}:installDir": "rel"})
+    message = str(raised.value)
+    for key in ("sshPort", "collectorPort", "installDir"):
+        assert f"{P}:{key}" in message
+
+
+def test_defaults():
+    from components.settings import read_settings
+
+    class Config:
+        def __init__(self, values):
+            self.values = values
+
+        def get(self, key):
+            return self.values.get(key)
+
+    project = {k.split(":", 1)[1]: v for k, v in BASE_CONFIG.items() if k.startswith(P)}
+    settings = read_settings(Config(project), Config({"region": "eu-west-1"}), environ=lambda _: None)
+    assert settings.release.version == "24.0.24"
+    assert settings.install_dir == "~/condor-24.0.24"
+    assert settings.collector_port == 9618 and settings.ssh_port == 22
+    assert settings.condor_ingress_cidrs == ["203.0.113.7/32"] == settings.ssh_ingress_cidrs
+    assert "{platform}" in settings.tarball_url and "/24.0/24.0.24/" in settings.tarball_url
