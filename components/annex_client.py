@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -25,8 +24,8 @@ class AnnexKnobs:
     odi_lease_arn: str
     sfr_lease_arn: str
     instance_profile_arn: str
-    image_id: Optional[str] = None
-    instance_type: Optional[str] = None
+    image_id: str | None = None
+    instance_type: str | None = None
 
 
 def user_config_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
@@ -116,7 +115,7 @@ class AnnexClient(pulumi.ComponentResource):
         region_args = args.knobs.apply(
             lambda knobs: f"-aws-region {knobs.region}" if release.region_prefixed_knobs else ""
         )
-        check = remote_step(
+        remote_step(
             args.machine,
             Step(
                 name=f"{name}-check-setup",

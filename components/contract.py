@@ -22,7 +22,7 @@ BOOT_SCRIPT_BUCKET_REGEX = r"^arn:aws:s3:::[^/]*/config-\*\.tar\.gz"
 
 # Default, and the only place a fresh install would put them (the guide's ~/.condor layout).
 ACCESS_KEY_FILE = "publicKeyFile"
-SECRET_KEY_FILE = "privateKeyFile"
+SECRET_KEY_FILE = "privateKeyFile"  # noqa: S105 - a file name, not a secret
 
 ANNEX_TAG = "htcondor:AnnexName"
 

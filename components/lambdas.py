@@ -22,9 +22,7 @@ LEASE_FUNCTIONS = {
 
 def lambda_archive() -> pulumi.AssetArchive:
     """The handler modules only: no caches, tests or anything else that sits beside them."""
-    return pulumi.AssetArchive(
-        {path.name: pulumi.FileAsset(str(path)) for path in sorted(LAMBDA_SOURCE.glob("*.py"))}
-    )
+    return pulumi.AssetArchive({path.name: pulumi.FileAsset(str(path)) for path in sorted(LAMBDA_SOURCE.glob("*.py"))})
 
 
 @dataclass

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
 from components.contract import CondorRelease
 from components.remote_step import Machine, Step, remote_step
 
-POOL_PASSWORD_FILE = "$(LOCAL_DIR)/condor_pool_password"
+POOL_PASSWORD_FILE = "$(LOCAL_DIR)/condor_pool_password"  # noqa: S105 - a path, not a secret
 START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
 
@@ -46,7 +45,7 @@ class PersonalCondorArgs:
     release: CondorRelease
     install_dir: str
     tarball_url: str
-    tarball_sha256: Optional[str]
+    tarball_sha256: str | None
     collector_port: int
     pool_password: pulumi.Input[str]
 

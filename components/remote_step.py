@@ -8,9 +8,9 @@ script behind a rendered header of plain values; secrets travel on stdin only. E
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
@@ -46,8 +46,8 @@ class Machine:
     host: str
     user: str
     port: int
-    private_key: Optional[pulumi.Output[str]] = None
-    host_key: Optional[str] = None
+    private_key: pulumi.Output[str] | None = None
+    host_key: str | None = None
 
     def connection(self) -> command.remote.ConnectionArgs:
         return command.remote.ConnectionArgs(
@@ -69,7 +69,7 @@ class Step:
     name: str
     script: str
     values: Mapping[str, pulumi.Input[str]]
-    stdin: Optional[pulumi.Input[str]] = None
+    stdin: pulumi.Input[str] | None = None
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
     # Where the step's effect lives: a change here must delete the old one first, not update it.
     location: Sequence[str] = field(default_factory=list)

@@ -10,8 +10,9 @@ import ipaddress
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pulumi
 
@@ -20,7 +21,9 @@ from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PAT
 PROJECT = "condor-annex"
 DEFAULT_CONDOR_VERSION = "24.0.24"
 
-HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 UNIX_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 # `~/` or absolute; no `..`, spaces, quotes or shell metacharacters.
 MACHINE_PATH = re.compile(r"^(~/|/)[A-Za-z0-9._/-]*$")
@@ -32,7 +35,30 @@ AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH
 
 
@@ -48,18 +74,18 @@ class Settings:
     host: str
     ssh_user: str
     ssh_port: int
-    ssh_private_key: Optional[pulumi.Output[str]]
-    ssh_host_key: Optional[str]
+    ssh_private_key: pulumi.Output[str] | None
+    ssh_host_key: str | None
     release: CondorRelease
     tarball_url: str
-    tarball_sha256: Optional[str]
+    tarball_sha256: str | None
     install_dir: str
     collector_port: int
     pool_password: pulumi.Output[str]
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
-    annex_image_id: Optional[str]
-    annex_instance_type: Optional[str]
+    annex_image_id: str | None
+    annex_instance_type: str | None
     log_retention_days: int
 
 
@@ -75,7 +101,9 @@ class _Reader:
         shown = "[secret]" if secret else json.dumps(value) if not isinstance(value, str) else repr(value)
         self.problems.append(f"{PROJECT}:{key} = {shown}: {accepted}")
 
-    def text(self, key: str, pattern: re.Pattern[str], accepted: str, default: Optional[str] = None, secret: bool = False) -> Optional[str]:
+    def text(
+        self, key: str, pattern: re.Pattern[str], accepted: str, default: str | None = None, secret: bool = False
+    ) -> str | None:
         value = self.config.get(key)
         if value is None:
             return default
@@ -84,7 +112,7 @@ class _Reader:
             return default
         return value
 
-    def required(self, key: str, value: Optional[str], accepted: str) -> str:
+    def required(self, key: str, value: str | None, accepted: str) -> str:
         if value is None:
             self.problems.append(f"{PROJECT}:{key} is required: {accepted}")
             return ""
@@ -99,7 +127,7 @@ class _Reader:
             return default
         return int(raw)
 
-    def cidrs(self, key: str, default: Optional[list[str]], why_required: str, allow_empty: bool) -> list[str]:
+    def cidrs(self, key: str, default: list[str] | None, why_required: str, allow_empty: bool) -> list[str]:
         raw = self.config.get(key)
         if raw is None:
             if default is None:
@@ -142,7 +170,7 @@ def _check_version(reader: _Reader, version: str) -> CondorRelease:
     return release
 
 
-def _default_ingress(host: str) -> Optional[list[str]]:
+def _default_ingress(host: str) -> list[str] | None:
     """The Linux machine is the only peer annex instances must admit, so its own /32 when known."""
     try:
         return [str(ipaddress.IPv4Network(f"{ipaddress.IPv4Address(host)}/32"))]
@@ -151,9 +179,9 @@ def _default_ingress(host: str) -> Optional[list[str]]:
 
 
 def read_settings(
-    config: Optional[pulumi.Config] = None,
-    aws_config: Optional[pulumi.Config] = None,
-    environ: Callable[[str], Optional[str]] = os.environ.get,
+    config: pulumi.Config | None = None,
+    aws_config: pulumi.Config | None = None,
+    environ: Callable[[str], str | None] = os.environ.get,
 ) -> Settings:
     """Read and validate the stack's config; raise ConfigError naming every bad key."""
     reader = _Reader(config or pulumi.Config(PROJECT), aws_config or pulumi.Config("aws"))
@@ -197,7 +225,9 @@ def read_settings(
         default=f"~/condor-{release.version}",
     )
     if install_dir and ("/../" in f"{install_dir}/" or install_dir.rstrip("/") in ("~", "")):
-        reader.fail("installDir", install_dir, "a directory of its own below your home, such as ~/condor-24.0.24 (no ..)")
+        reader.fail(
+            "installDir", install_dir, "a directory of its own below your home, such as ~/condor-24.0.24 (no ..)"
+        )
 
     pool_password = reader.config.get("poolPassword")
     if pool_password is None or pool_password == "":
@@ -207,7 +237,9 @@ def read_settings(
     elif "\n" in pool_password or "\r" in pool_password or "\0" in pool_password:
         reader.fail("poolPassword", pool_password, "one line of text (no newline or NUL)", secret=True)
     elif len(pool_password.encode()) > MAX_POOL_PASSWORD:
-        reader.fail("poolPassword", pool_password, f"at most {MAX_POOL_PASSWORD} bytes (condor_store_cred's limit)", secret=True)
+        reader.fail(
+            "poolPassword", pool_password, f"at most {MAX_POOL_PASSWORD} bytes (condor_store_cred's limit)", secret=True
+        )
 
     why_cidrs = (
         "host is a DNS name, so list the Linux machine's public address as a /32 "
@@ -227,7 +259,9 @@ def read_settings(
         ssh_user=ssh_user,
         ssh_port=reader.port("sshPort", 22, 1),
         ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
-        ssh_host_key=reader.text("sshHostKey", HOST_KEY, "one public host key line: '<type> <base64>', such as from ssh-keyscan"),
+        ssh_host_key=reader.text(
+            "sshHostKey", HOST_KEY, "one public host key line: '<type> <base64>', such as from ssh-keyscan"
+        ),
         release=release,
         tarball_url=tarball_url or release.default_tarball_url,
         tarball_sha256=reader.text("condorTarballSha256", SHA256, "64 lower-case hex digits (sha256sum's output)"),

@@ -83,7 +83,7 @@ def check(host: str, port: int, timeout: float) -> dict[str, str]:
             payload = read_reply(connection, deadline)
     except ConnectionRefusedError:
         return failure(f"connection to {where} refused: is the collector running and the port open?")
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return failure(f"no answer from {where} within {timeout:g}s: is a firewall dropping the port?")
     except EOFError as error:
         return failure(f"short reply from {where}: {error}")

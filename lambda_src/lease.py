@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -123,7 +124,9 @@ def parse_event(event: dict[str, Any]) -> tuple[str, str, float]:
     return annex_id, bucket, expiration
 
 
-def enforce(event: dict[str, Any], end_annex: Callable[[Any, str], int], now: Callable[[], float] = time.time) -> dict[str, Any]:
+def enforce(
+    event: dict[str, Any], end_annex: Callable[[Any, str], int], now: Callable[[], float] = time.time
+) -> dict[str, Any]:
     annex_id, bucket, expiration = parse_event(event)
     if now() <= expiration:
         log("lease_current", annex_id=annex_id, expires=expiration)

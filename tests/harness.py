@@ -12,12 +12,13 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings as runtime_settings
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,17 @@ def _has_secret(value: Any) -> bool:
     return False
 
 
+def _plain(value: Any) -> Any:
+    """The value with the wire format's secret wrappers removed (secrecy is in secret_inputs)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _plain(value["value"])
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _secret(value: Any) -> dict[str, Any]:
     return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
 
@@ -138,11 +150,11 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, An
 
 
 class _Mocks(pulumi_mocks.Mocks):
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs)}
         return outputs.pop("id", f"{args.name}-id"), outputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, Optional[list]]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "userId": "AIDA"}, []
         if args.token == "aws:ec2/getVpc:getVpc":
@@ -155,7 +167,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         super().__init__(_Mocks())
         self.program = program
 
-    def RegisterResource(self, request: Any) -> Any:
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the monitor protocol's name
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         raw_inputs = json_format.MessageToDict(request.object)
@@ -169,7 +181,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
             Registration(
                 type=request.type,
                 name=request.name,
-                inputs=rpc.deserialize_properties(request.object),
+                inputs=_plain(rpc.deserialize_properties(request.object, keep_internal=False)),
                 outputs=state,
                 secret_inputs={k for k, v in raw_inputs.items() if _has_secret(v)},
                 parent=request.parent,
@@ -195,7 +207,7 @@ class _LogCapture:
         return lambda message, *args, **kwargs: self.program.logs.append(f"{level}: {message}")
 
 
-def run_program(config: Optional[dict[str, str]] = None, preview: bool = False, base: bool = True) -> Program:
+def run_program(config: dict[str, str] | None = None, preview: bool = False, base: bool = True) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key)."""
     program = Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}

@@ -50,7 +50,10 @@ def test_no_wildcard_resource_without_a_region_condition(statements: dict):
 def test_scoped_to_this_stacks_resources(program: Program, statements: dict):
     outputs = {name: output.value for name, output in program.outputs.items()}
     assert statements["CheckConnectivity"]["Resource"] == outputs["connectivityFunctionArn"]
-    assert statements["InspectLeaseFunctions"]["Resource"] == [outputs["odiLeaseFunctionArn"], outputs["sfrLeaseFunctionArn"]]
+    assert statements["InspectLeaseFunctions"]["Resource"] == [
+        outputs["odiLeaseFunctionArn"],
+        outputs["sfrLeaseFunctionArn"],
+    ]
     assert statements["UploadAnnexConfig"]["Resource"] == f"arn:aws:s3:::{outputs['bucketName']}/config-*.tar.gz"
     assert statements["PassInstanceRole"]["Resource"] == outputs["instanceRoleArn"]
     assert statements["PassInstanceRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}

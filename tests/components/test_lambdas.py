@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_archive_holds_the_handler_module(program: Program, resource: str):
     module, _, attribute = FUNCTIONS[resource][1].partition(".")
     assets = function.inputs["code"].assets
     assert f"{module}.py" in assets, f"{resource}: archive lacks {module}.py ({sorted(assets)})"
-    source = open(assets[f"{module}.py"].path).read()
+    source = Path(assets[f"{module}.py"].path).read_text()
     assert f"def {attribute}(" in source, f"{resource}: {module}.py has no {attribute}"
     assert all(name.endswith(".py") for name in assets), f"{resource}: archive carries {sorted(assets)}"
 
@@ -64,7 +65,9 @@ def test_lease_role_policy_is_narrow(program: Program):
         "Resource": f"arn:aws:s3:::{bucket}/config-*.tar.gz",
     }
     assert re.match(BOOT_SCRIPT_BUCKET_REGEX, statements["DeleteExpiredAnnexConfig"]["Resource"])
-    every_action = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    every_action = [
+        a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
     assert not any(action.endswith("*") for action in every_action), every_action
 
 

@@ -6,11 +6,10 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Iterator
-
-import pytest
+from collections.abc import Callable, Iterator
 
 import connectivity
+import pytest
 
 INSTANCE_ID = "0123456789abcdef"
 

@@ -8,10 +8,9 @@ import time
 import uuid
 
 import boto3
+import lease
 import pytest
 from moto import mock_aws
-
-import lease
 
 REGION = "us-east-1"
 BUCKET = "annex-config-test"

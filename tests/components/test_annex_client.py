@@ -1,0 +1,84 @@
+"""user_config knobs per version, read back through HTCondor's own parser."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from components.annex_client import AnnexKnobs, user_config_block, user_config_knobs
+from components.contract import CondorRelease
+from tests.harness import run_program
+
+KNOBS = AnnexKnobs(
+    region="us-east-1",
+    bucket_name="annex-config-abc",
+    security_group_id="sg-0123",
+    odi_lease_arn="arn:aws:lambda:us-east-1:123456789012:function:HTCondorAnnex-odiLease",
+    sfr_lease_arn="arn:aws:lambda:us-east-1:123456789012:function:HTCondorAnnex-sfrLease",
+    instance_profile_arn="arn:aws:iam::123456789012:instance-profile/p",
+    image_id="ami-0123456789abcdef0",
+)
+
+
+def parse(config_text: str, names: list[str], home: str) -> dict[str, str | None]:
+    """Read knobs with the htcondor wheel's real parser, in a fresh process (it reads at import)."""
+    script = textwrap.dedent(
+        """
+        import json, sys, htcondor2
+        print(json.dumps({name: htcondor2.param.get(name) for name in sys.argv[1:]}))
+        """
+    )
+    with open(os.path.join(home, "condor_config"), "w") as config:
+        config.write(config_text + "\n")
+    env = {**os.environ, "CONDOR_CONFIG": os.path.join(home, "condor_config"), "HOME": home}
+    result = subprocess.run([sys.executable, "-c", script, *names], env=env, capture_output=True, text=True, check=True)
+    import json
+
+    return json.loads(result.stdout)
+
+
+def test_87_3_writes_unprefixed_knobs(tmp_path):
+    release = CondorRelease("8.7.3")
+    knobs = user_config_knobs(release, KNOBS)
+    assert "ANNEX_DEFAULT_S3_BUCKET" in knobs and "ANNEX_DEFAULT_AWS_REGION" not in knobs
+    assert release.key_pair_file("us-east-1") == "HTCondorAnnex-KeyPair.pem"
+    values = parse(user_config_block(release, KNOBS), list(knobs), str(tmp_path))
+    assert values["ANNEX_DEFAULT_SECRET_KEY_FILE"] == f"{tmp_path}/.condor/privateKeyFile"
+    assert values["ANNEX_DEFAULT_ODI_KEY_NAME"] == "HTCondorAnnex-KeyPair"
+
+
+@pytest.mark.parametrize("version", ["8.7.8", "8.9.9"])
+def test_region_prefixed_knobs_without_region_knob(version: str):
+    knobs = user_config_knobs(CondorRelease(version), KNOBS)
+    assert "us_east_1.ANNEX_DEFAULT_S3_BUCKET" in knobs and "ANNEX_DEFAULT_AWS_REGION" not in knobs
+
+
+def test_24_0_writes_prefixed_knobs_and_region(tmp_path):
+    release = CondorRelease("24.0.24")
+    knobs = user_config_knobs(release, KNOBS)
+    assert knobs["ANNEX_DEFAULT_AWS_REGION"] == "us-east-1"
+    assert release.key_pair_file("us-east-1") == "HTCondorAnnex-KeyPair.us-east-1.pem"
+    values = parse(user_config_block(release, KNOBS), list(knobs), str(tmp_path))
+    assert values["us_east_1.ANNEX_DEFAULT_S3_BUCKET"] == "annex-config-abc"
+    assert values["us_east_1.ANNEX_DEFAULT_ODI_IMAGE_ID"] == "ami-0123456789abcdef0"
+    assert values["us_east_1.ANNEX_DEFAULT_ACCESS_KEY_FILE"] == f"{tmp_path}/.condor/publicKeyFile"
+
+
+def test_safe_region_prefix():
+    knobs = user_config_knobs(CondorRelease("24.0.24"), AnnexKnobs(**{**KNOBS.__dict__, "region": "us-gov-west-1"}))
+    assert "us_gov_west_1.ANNEX_DEFAULT_S3_BUCKET" in knobs
+
+
+def test_stack_outputs_name_every_path():
+    outputs = {name: output.value for name, output in run_program().outputs.items()}
+    assert outputs["userConfigFile"] == "~/.condor/user_config"
+    assert outputs["accessKeyFile"] == "~/.condor/publicKeyFile"
+    assert outputs["secretKeyFile"] == "~/.condor/privateKeyFile"
+    assert outputs["keyPairFile"] == "~/.condor/HTCondorAnnex-KeyPair.us-east-1.pem"
+    assert outputs["condorSh"] == "~/condor-24.0.24/condor.sh"
+    assert outputs["poolPasswordFile"] == "~/condor-24.0.24/local/condor_pool_password"
+    assert outputs["userConfigKnobs"]["us_east_1.ANNEX_DEFAULT_S3_BUCKET"] == outputs["bucketName"]

@@ -1,0 +1,117 @@
+"""The machine-side steps as registered: per version, order, re-runs and secrets."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.harness import BASE_CONFIG, Program, run_program
+
+STEPS = [
+    "personal-condor-install",
+    "personal-condor-configure",
+    "personal-condor-pool-password",
+    "personal-condor-start",
+]
+CLIENT_STEPS = ["annex-client-key-files", "annex-client-user-config", "annex-client-check-setup"]
+AWS_TYPES = ("aws:", "tls:")
+
+
+def commands(program: Program) -> dict[str, dict]:
+    return {r.name: r.inputs for r in program.of_type("command:remote:Command")}
+
+
+def test_install_step_per_version_line():
+    new = commands(run_program())["personal-condor-install"]["create"]
+    old = commands(run_program({"condor-annex:condorVersion": "8.7.3"}))["personal-condor-install"]["create"]
+    assert "INSTALLER=make-personal-from-tarball" in new and "CONDOR_VERSION=24.0.24" in new
+    assert "INSTALLER=condor_install" in old and "CONDOR_VERSION=8.7.3" in old
+    assert "tarball/8.7/8.7.3/release/condor-8.7.3-{platform}-stripped.tar.gz" in old
+    assert 'INSTALL_DIR="$HOME"/condor-8.7.3' in old
+
+
+def test_config_file_per_version_line():
+    new = commands(run_program())["personal-condor-configure"]["create"]
+    old = commands(run_program({"condor-annex:condorVersion": "8.7.3"}))["personal-condor-configure"]["create"]
+    assert "CONFIG_FILE=config.d/50-condor-annex" in new and "INCLUDE_FROM_LOCAL_CONFIG=no" in new
+    assert "CONFIG_FILE=condor_annex.config" in old and "INCLUDE_FROM_LOCAL_CONFIG=yes" in old
+
+
+def test_machine_steps_wait_for_nothing_on_aws():
+    program = run_program()
+    for name in STEPS:
+        step = program.named(name)
+        waited_for = [program.by_urn(urn).type for urn in step.dependencies]
+        assert not any(t.startswith(AWS_TYPES) for t in waited_for), f"{name} waits for {waited_for}"
+    order = [program.named(name) for name in STEPS]
+    for before, after in itertools.pairwise(order):
+        assert before.urn in after.dependencies, f"{after.name} does not wait for {before.name}"
+
+
+def test_client_steps_wait_for_the_aws_side_and_condor():
+    program = run_program()
+    check = program.named("annex-client-check-setup")
+    waited_for = {program.by_urn(urn).name for urn in check.dependencies}
+    assert {"personal-condor-start", "annex-client-key-files", "annex-client-user-config"} <= waited_for
+    stacks = {"HTCondorAnnex-ConfigurationBucket", "HTCondorAnnex-LambdaFunctions", "HTCondorAnnex-InstanceProfile"}
+    assert stacks | {"HTCondorAnnex-SecurityGroup"} <= waited_for, "-check-setup must wait for the four stacks"
+
+
+def test_same_config_gives_byte_identical_inputs():
+    """So a repeated `pulumi up` finds nothing to run."""
+    first, second = commands(run_program()), commands(run_program())
+    assert first == second
+
+
+def test_pool_password_change_reruns_only_store_and_restart():
+    before = commands(run_program())
+    after = commands(run_program({"condor-annex:poolPassword": "another-secret-password"}))
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert changed == ["personal-condor-pool-password", "personal-condor-start"]
+
+
+def test_collector_port_change_reconfigures_and_restarts():
+    before = commands(run_program())
+    after = commands(run_program({"condor-annex:collectorPort": "9700"}))
+    changed = {name for name in before if before[name] != after[name]}
+    assert {"personal-condor-configure", "personal-condor-start"} <= changed
+    assert "personal-condor-install" not in changed and "personal-condor-pool-password" not in changed
+    assert "COLLECTOR_HOST = $(FULL_HOSTNAME):9700" in after["personal-condor-configure"]["create"]
+
+
+@pytest.mark.parametrize("name", STEPS + CLIENT_STEPS)
+def test_every_step_is_safe_on_a_stock_sshd(name: str):
+    step = run_program().named(name)
+    assert step.inputs["addPreviousOutputInEnv"] is False, f"{name} would send PULUMI_COMMAND_* env requests"
+    assert not step.inputs.get("environment"), f"{name} sends SSH environment requests"
+    assert step.delete_before_replace, f"{name}: create-before-delete would let the old delete undo the new"
+    assert step.inputs["delete"].endswith(" delete") and step.inputs["create"].endswith(" create")
+    assert step.inputs["create"].startswith("bash -c '")
+
+
+def test_secret_steps_stay_quiet_and_use_stdin():
+    program = run_program()
+    password = BASE_CONFIG["condor-annex:poolPassword"]
+    store = program.named("personal-condor-pool-password")
+    assert "stdin" in store.secret_inputs
+    assert store.inputs["stdin"] == password, "24.x reads all of stdin: no trailing newline"
+    assert store.inputs["logging"] == "none"
+    assert "stderr" in store.additional_secret_outputs
+    old = run_program({"condor-annex:condorVersion": "8.7.3"}).named("personal-condor-pool-password")
+    assert old.inputs["stdin"] == password + "\n", "8.7.x reads one line"
+    keys = program.named("annex-client-key-files")
+    assert "stdin" in keys.secret_inputs and keys.inputs["logging"] == "none"
+
+
+def test_connection_options():
+    program = run_program(
+        {
+            "condor-annex:sshPort": "2222",
+            "condor-annex:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey",
+        }
+    )
+    connection = program.named("personal-condor-install").inputs["connection"]
+    assert connection["port"] == 2222 and connection["user"] == "annex"
+    assert connection["hostKey"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey"
+    assert connection["dialErrorLimit"] >= 10

@@ -1,0 +1,56 @@
+"""Whole-program promises: secrets stay secret, everything is parented and deletable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.harness import Program, run_program, secret_config, sentinels
+
+
+@pytest.fixture(scope="module")
+def program() -> Program:
+    return run_program(secret_config())
+
+
+def test_no_secret_in_plain_inputs_commands_outputs_or_logs(program: Program):
+    for registration in program.registrations:
+        for key, value in registration.inputs.items():
+            if key in registration.secret_inputs:
+                continue
+            text = json.dumps(value, default=str)
+            for sentinel in sentinels():
+                assert sentinel not in text, f"{registration.name}.{key} carries a secret in plain state"
+    for name, output in program.outputs.items():
+        if not output.secret:
+            text = json.dumps(output.value, default=str)
+            assert not any(sentinel in text for sentinel in sentinels()), f"stack output {name} leaks a secret"
+    assert not any(sentinel in line for line in program.logs for sentinel in sentinels())
+
+
+def test_secrets_reach_the_machine_only_on_stdin_or_the_connection(program: Program):
+    for step in program.of_type("command:remote:Command"):
+        for key in ("create", "delete", "update", "environment", "triggers"):
+            text = json.dumps(step.inputs.get(key), default=str)
+            assert not any(sentinel in text for sentinel in sentinels()), f"{step.name}.{key} carries a secret"
+        assert step.inputs["connection"]["privateKey"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+        assert "connection" in step.secret_inputs
+
+
+def test_every_secret_output_is_marked(program: Program):
+    for name in ("secretAccessKey", "keyPairPrivateKey"):
+        assert program.outputs[name].secret, f"stack output {name} is not secret"
+
+
+def test_destroy_can_delete_everything(program: Program):
+    for registration in program.registrations:
+        assert not registration.retain_on_delete, f"{registration.name} would outlive pulumi destroy"
+        assert not registration.protect, f"{registration.name} is protected from pulumi destroy"
+
+
+def test_every_resource_belongs_to_a_component(program: Program):
+    for registration in program.registrations:
+        assert registration.parent, f"{registration.name} has no parent"
+        if not registration.type.startswith("condor-annex:"):
+            assert "condor-annex:" in registration.parent, f"{registration.name} is not under a component"
