@@ -9,11 +9,12 @@ CONDOR_DIR="$HOME/.condor"
 CREATED_MARK="$CONDOR_DIR/.created-by-condor-annex"
 
 create() {
+  # A ~/.condor the user already had keeps its mode: destroy must leave it as it was, and the
+  # key files themselves are 0600 either way.
   if [ ! -d "$CONDOR_DIR" ]; then
     mkdir -m 700 "$CONDOR_DIR"
     : >"$CREATED_MARK"
   fi
-  chmod 700 "$CONDOR_DIR"
   local access_key secret_key
   IFS= read -r access_key || die "stdin ended before the access key id"
   IFS= read -r secret_key || die "stdin ended before the secret key"

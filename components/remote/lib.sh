@@ -29,9 +29,11 @@ without_block() {
   ' "$1"
 }
 
-# Replace (never append a second) our block in a file the user may also edit.
+# Replace (never append a second) our block in a file the user may also edit; a file the user
+# already had keeps its mode.
 put_block() {
   local target=$1 block=$2 mode=$3
+  [ -f "$target" ] && mode=$(stat -c %a "$target")
   { without_block "$target"; printf '%s\n%s\n%s\n' "$BEGIN_MARK" "$block" "$END_MARK"; } | atomic_write "$target" "$mode"
 }
 
@@ -53,12 +55,12 @@ use_condor() {
   . "$INSTALL_DIR/condor.sh"
 }
 
-MASTER_PID_FILE="$INSTALL_DIR/local/condor_master.pid"
+master_pid_file() { printf '%s/local/condor_master.pid' "$INSTALL_DIR"; }
 
 master_pid() {
   local pid
-  [ -f "$MASTER_PID_FILE" ] || return 1
-  pid=$(cat "$MASTER_PID_FILE")
+  [ -f "$(master_pid_file)" ] || return 1
+  pid=$(cat "$(master_pid_file)")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q condor_master "/proc/$pid/cmdline" 2>/dev/null || return 1
   printf '%s\n' "$pid"
 }
@@ -77,5 +79,5 @@ stop_condor() {
     sleep 1
     waited=$((waited + 1))
   done
-  rm -f "$MASTER_PID_FILE"
+  rm -f "$(master_pid_file)"
 }

@@ -21,7 +21,7 @@ create() {
     condor_restart >&2 || die "condor_restart failed"
   else
     log "starting condor_master"
-    condor_master -pidfile "$MASTER_PID_FILE" >&2 || die "condor_master would not start"
+    condor_master -pidfile "$(master_pid_file)" >&2 || die "condor_master would not start"
   fi
 
   # condor_master returns before its daemons answer: poll, within a bound.

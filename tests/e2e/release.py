@@ -1,0 +1,58 @@
+"""Build stand-in HTCondor release tarballs in both layouts the installers expect."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+STANDIN = Path(__file__).resolve().parent / "standin" / "condor_tool.py"
+TOOLS = [
+    "condor_config_val",
+    "condor_restart",
+    "condor_off",
+    "condor_status",
+    "condor_q",
+    "condor_store_cred",
+    "condor_annex",
+]
+
+
+def wrapper(tool: str, up: str) -> bytes:
+    # "$0" keeps the tool's own path in the process's command line, as the real binaries have.
+    return f'#!/bin/sh\nexec /usr/bin/python3 "$(dirname "$0"){up}/lib/standin/condor_tool.py" {tool} "$@"\n'.encode()
+
+
+def build_release(version: str, platform: str, bindings: str, master_starts: bool = True) -> bytes:
+    """A gzipped tarball named like the real ones: condor-<version>-<platform>-stripped/..."""
+    top = f"condor-{version}-{platform}-stripped"
+    modern = tuple(int(part) for part in version.split(".")) >= (9, 0, 0)
+    files: dict[str, tuple[bytes, int]] = {
+        "lib/standin/condor_tool.py": (
+            STANDIN.read_text().replace("@VERSION@", version).replace("@BINDINGS@", bindings).encode(),
+            0o644,
+        ),
+        "sbin/condor_master": (
+            wrapper("condor_master", "/..")
+            if master_starts
+            else b"#!/bin/sh\necho 'ERROR: condor_master: cannot open shared object libcondor_utils.so' >&2\nexit 1\n",
+            0o755,
+        ),
+    }
+    files.update({f"bin/{tool}": (wrapper(tool, "/.."), 0o755) for tool in TOOLS})
+    if modern:
+        files["bin/make-personal-from-tarball"] = (wrapper("make-personal-from-tarball", "/.."), 0o755)
+        files["etc/examples/condor_config.tarball"] = (b"# stand-in\n", 0o644)
+    else:
+        files["condor_install"] = (wrapper("condor_install", ""), 0o755)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tarball:
+        for directory in sorted({str(Path(name).parent) for name in files} | {"."}):
+            info = tarfile.TarInfo(f"{top}/{directory}".rstrip("/.") if directory != "." else top)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tarball.addfile(info)
+        for name, (content, mode) in sorted(files.items()):
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size, info.mode = len(content), mode
+            tarball.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()

@@ -1,0 +1,47 @@
+"""Run the program's registered remote commands over SSH, as the command provider would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.e2e.machine import Machine, Result
+from tests.harness import Program, Registration
+
+
+@dataclass
+class StepFailed(Exception):
+    step: str
+    result: Result
+
+    def __str__(self) -> str:
+        return f"{self.step} exited {self.result.status}: {self.result.stderr.strip()}"
+
+
+def steps(program: Program) -> list[Registration]:
+    """The commands in an order where each comes after everything it depends on."""
+    commands = program.of_type("command:remote:Command")
+    ordered: list[Registration] = []
+    pending = list(commands)
+    while pending:
+        ready = [step for step in pending if all(dep not in {p.urn for p in pending} for dep in step.dependencies)]
+        assert ready, "dependency cycle among remote steps"
+        ordered += ready
+        pending = [step for step in pending if step not in ready]
+    return ordered
+
+
+def up(machine: Machine, program: Program) -> dict[str, Result]:
+    results = {}
+    for step in steps(program):
+        result = machine.run(step.inputs["create"], step.inputs.get("stdin"))
+        results[step.name] = result
+        if result.status != 0:
+            raise StepFailed(step.name, result)
+    return results
+
+
+def destroy(machine: Machine, program: Program) -> None:
+    for step in reversed(steps(program)):
+        result = machine.run(step.inputs["delete"])
+        if result.status != 0:
+            raise StepFailed(step.name, result)
