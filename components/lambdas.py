@@ -56,12 +56,12 @@ class LeaseFunctions(pulumi.ComponentResource):
                 opts=child,
             )
 
-        def log_writing(group: aws.cloudwatch.LogGroup) -> dict:
+        def log_writing(*groups: aws.cloudwatch.LogGroup) -> dict:
             return {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": pulumi.Output.concat(group.arn, ":*"),
+                "Resource": [pulumi.Output.concat(group.arn, ":*") for group in groups],
             }
 
         lease_logs = {contract: log_group(function) for contract, (function, _) in LEASE_FUNCTIONS.items()}
@@ -74,7 +74,7 @@ class LeaseFunctions(pulumi.ComponentResource):
             f"{name}-lease-policy",
             role=lease_role.id,
             policy=document(
-                *[log_writing(group) for group in lease_logs.values()],
+                log_writing(*lease_logs.values()),
                 {
                     # The only rule calls the functions make: dropping the expired annex's rule.
                     "Sid": "RemoveExpiredLeaseRules",

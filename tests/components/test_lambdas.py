@@ -74,7 +74,8 @@ def test_lease_role_policy_is_narrow(program: Program):
 def test_connectivity_role_only_writes_its_logs(program: Program):
     (statement,) = policy(program.named("annex-functions-connectivity-policy"))["Statement"]
     assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
-    assert statement["Resource"].endswith(f"log-group:/aws/lambda/{CONNECTIVITY_FUNCTION_NAME}:*")
+    (log_group,) = statement["Resource"]
+    assert log_group.endswith(f"log-group:/aws/lambda/{CONNECTIVITY_FUNCTION_NAME}:*")
 
 
 @pytest.mark.parametrize("contract", ["odiLease", "sfrLease"])

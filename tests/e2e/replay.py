@@ -9,7 +9,7 @@ from tests.harness import Program, Registration
 
 
 @dataclass
-class StepFailed(Exception):
+class StepFailedError(Exception):
     step: str
     result: Result
 
@@ -36,7 +36,7 @@ def up(machine: Machine, program: Program) -> dict[str, Result]:
         result = machine.run(step.inputs["create"], step.inputs.get("stdin"))
         results[step.name] = result
         if result.status != 0:
-            raise StepFailed(step.name, result)
+            raise StepFailedError(step.name, result)
     return results
 
 
@@ -44,4 +44,4 @@ def destroy(machine: Machine, program: Program) -> None:
     for step in reversed(steps(program)):
         result = machine.run(step.inputs["delete"])
         if result.status != 0:
-            raise StepFailed(step.name, result)
+            raise StepFailedError(step.name, result)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE
 from tests.e2e.machine import Machine, TarballServer, free_port
-from tests.e2e.replay import StepFailed, destroy, up
+from tests.e2e.replay import StepFailedError, destroy, up
 from tests.harness import BASE_CONFIG, Program, run_program
 
 PASSWORD = BASE_CONFIG["condor-annex:poolPassword"]
@@ -147,7 +147,7 @@ def test_users_own_lines_and_condor_dir_survive(machine: Machine, tarballs: Tarb
 def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, "24.0.24", condorTarballSha256="0" * 64)
-    with pytest.raises(StepFailed) as failed:
+    with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "personal-condor-install"
     assert "checksum mismatch" in failed.value.result.stderr and "condorTarballSha256" in failed.value.result.stderr
@@ -163,7 +163,7 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
 def test_missing_tarball_fails_clearly(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, "24.0.24", prefix="/nowhere")
-    with pytest.raises(StepFailed) as failed:
+    with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert "download of http://127.0.0.1" in failed.value.result.stderr and "404" in failed.value.result.stderr
     assert snapshot(fresh_home) == before
@@ -173,7 +173,7 @@ def test_daemon_that_will_not_start_fails_with_its_own_words(
     machine: Machine, tarballs: TarballServer, fresh_home: Path
 ):
     program, _ = program_for(machine, tarballs, "24.0.24", prefix="/broken")
-    with pytest.raises(StepFailed) as failed:
+    with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "personal-condor-start"
     assert "libcondor_utils.so" in failed.value.result.stderr, failed.value.result.stderr
