@@ -1,0 +1,73 @@
+"""Figures for one expired-lease invocation of the on-demand lease function, against moto.
+
+Prints, for annexes of 1,000 / 2,500 / 5,000 instances, the wall time of the invocation and how
+many EC2 API calls it made (describe pages and terminate batches). moto is in-process, so the wall
+time is the function's own work plus the emulator's, not AWS's latency.
+
+    .venv/bin/python bench/lease_expiry.py
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda_src"))
+import lease
+
+SIZES = (1000, 2500, 5000)
+
+
+def start_annex(annex_id: str, count: int) -> None:
+    ec2 = boto3.client("ec2")
+    while count > 0:
+        batch = min(count, 1000)
+        ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=batch,
+            MaxCount=batch,
+            ClientToken=f"{annex_id}_{uuid.uuid4()}",
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "htcondor:AnnexName", "Value": annex_id}]}
+            ],
+        )
+        count -= batch
+
+
+def main() -> None:
+    os.environ.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any key
+        S3_BUCKET_NAME="bench-bucket",
+    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{'instances':>10} {'wall s':>8} {'EC2 calls':>10}  calls by operation")
+    for size in SIZES:
+        with mock_aws():
+            boto3.client("s3").create_bucket(Bucket="bench-bucket")
+            start_annex("bench", size)
+            calls: Counter[str] = Counter()
+            boto3.DEFAULT_SESSION = None
+            boto3.setup_default_session()
+            boto3.DEFAULT_SESSION.events.register(
+                "before-call.ec2", lambda model, counter=calls, **_: counter.update([model.name])
+            )
+            started = time.perf_counter()
+            result = lease.odi_handler({"AnnexID": "bench", "S3BucketName": "bench-bucket", "LeaseExpiration": 0}, None)
+            elapsed = time.perf_counter() - started
+            assert result["ended"] == size, result
+            detail = ", ".join(f"{name} {count}" for name, count in sorted(calls.items()))
+            print(f"{size:>10} {elapsed:>8.2f} {sum(calls.values()):>10}  {detail}")
+
+
+if __name__ == "__main__":
+    main()
