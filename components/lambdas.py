@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import CONNECTIVITY_FUNCTION_NAME, bucket_config_objects
+from components.contract import ANNEX_TAG, CONNECTIVITY_FUNCTION_NAME, bucket_config_objects
 from components.policy import document, trust
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
@@ -95,7 +95,7 @@ class LeaseFunctions(pulumi.ComponentResource):
                     "Effect": "Allow",
                     "Action": "ec2:TerminateInstances",
                     "Resource": pulumi.Output.format("arn:aws:ec2:{0}:{1}:instance/*", args.region, args.account_id),
-                    "Condition": {"Null": {"aws:ResourceTag/htcondor:AnnexName": "false"}},
+                    "Condition": {"Null": {f"aws:ResourceTag/{ANNEX_TAG}": "false"}},
                 },
                 {
                     "Sid": "CancelAnnexSpotFleets",
