@@ -71,6 +71,7 @@ check_stacks = CheckSetupStacks(
         connectivity_arn=functions.connectivity_arn,
         instance_profile_arn=profile.profile_arn,
         security_group_id=group.group_id,
+        marks=[bucket, functions, profile, group],
         tags=tags,
     ),
 )

@@ -37,6 +37,8 @@ class CheckSetupStacksArgs:
     connectivity_arn: pulumi.Input[str]
     instance_profile_arn: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
+    # What the markers vouch for: -check-setup passing must mean these exist, not that they are named.
+    marks: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -66,7 +68,7 @@ class CheckSetupStacks(pulumi.ComponentResource):
                 template_body=marker_template(sorted(outputs)),
                 parameters=outputs,
                 tags=args.tags,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=args.marks),
             )
             self.stack_ids[stack_name] = stack.id
         self.register_outputs({"stack_ids": self.stack_ids})

@@ -35,7 +35,10 @@ class LeaseFunctionsArgs:
 
 
 class LeaseFunctions(pulumi.ComponentResource):
-    """odiLease, sfrLease and HTCondorAnnex-CheckConnectivity with their roles, logs and permissions."""
+    """odiLease, sfrLease and HTCondorAnnex-CheckConnectivity with their roles, logs and permissions.
+
+    The ARNs it offers are known before the functions exist; wait on the component itself for that.
+    """
 
     odi_lease_arn: pulumi.Output[str]
     sfr_lease_arn: pulumi.Output[str]
@@ -56,12 +59,17 @@ class LeaseFunctions(pulumi.ComponentResource):
                 opts=child,
             )
 
-        def log_writing(*groups: aws.cloudwatch.LogGroup) -> dict:
+        def arn(service: str, resource: str) -> pulumi.Output[str]:
+            return pulumi.Output.format("arn:aws:{0}:{1}:{2}:{3}", service, args.region, args.account_id, resource)
+
+        # The names are fixed, so the ARNs are known before anything exists: policies that name
+        # these functions and their logs need not wait for them to be created.
+        def log_writing(*function_names: str) -> dict:
             return {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [pulumi.Output.concat(group.arn, ":*") for group in groups],
+                "Resource": [arn("logs", f"log-group:/aws/lambda/{function}:*") for function in function_names],
             }
 
         lease_logs = {contract: log_group(function) for contract, (function, _) in LEASE_FUNCTIONS.items()}
@@ -69,12 +77,12 @@ class LeaseFunctions(pulumi.ComponentResource):
             f"{name}-lease-role", assume_role_policy=trust("lambda.amazonaws.com"), tags=args.tags, opts=child
         )
         # Rules are named after annexes, which only condor_annex knows: any rule of this account.
-        any_rule = pulumi.Output.format("arn:aws:events:{0}:{1}:rule/*", args.region, args.account_id)
-        lease_policy = aws.iam.RolePolicy(
+        any_rule = arn("events", "rule/*")
+        aws.iam.RolePolicy(
             f"{name}-lease-policy",
             role=lease_role.id,
             policy=document(
-                log_writing(*lease_logs.values()),
+                log_writing(*(function for function, _ in LEASE_FUNCTIONS.values())),
                 {
                     # The only rule calls the functions make: dropping the expired annex's rule.
                     "Sid": "RemoveExpiredLeaseRules",
@@ -94,16 +102,14 @@ class LeaseFunctions(pulumi.ComponentResource):
                     "Sid": "TerminateAnnexInstances",
                     "Effect": "Allow",
                     "Action": "ec2:TerminateInstances",
-                    "Resource": pulumi.Output.format("arn:aws:ec2:{0}:{1}:instance/*", args.region, args.account_id),
+                    "Resource": arn("ec2", "instance/*"),
                     "Condition": {"Null": {f"aws:ResourceTag/{ANNEX_TAG}": "false"}},
                 },
                 {
                     "Sid": "CancelAnnexSpotFleets",
                     "Effect": "Allow",
                     "Action": "ec2:CancelSpotFleetRequests",
-                    "Resource": pulumi.Output.format(
-                        "arn:aws:ec2:{0}:{1}:spot-fleet-request/*", args.region, args.account_id
-                    ),
+                    "Resource": arn("ec2", "spot-fleet-request/*"),
                 },
                 {
                     "Sid": "DeleteExpiredAnnexConfig",
@@ -128,8 +134,9 @@ class LeaseFunctions(pulumi.ComponentResource):
                 environment={"variables": {"S3_BUCKET_NAME": args.bucket_name}},
                 logging_config={"log_format": "JSON", "log_group": lease_logs[contract].name},
                 tags=args.tags,
-                # IAM is eventually consistent: the policy must exist before the first invocation.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[lease_policy, lease_logs[contract]]),
+                # Not after the role's policy: nothing invokes a lease function until condor_annex
+                # makes an annex's rule, long after this `pulumi up`, so the two are made together.
+                opts=child,
             )
             # condor_annex creates one rule per annex and adds no permission of its own, so any
             # rule of this account in this region may invoke the lease functions.
@@ -148,13 +155,13 @@ class LeaseFunctions(pulumi.ComponentResource):
         connectivity_role = aws.iam.Role(
             f"{name}-connectivity-role", assume_role_policy=trust("lambda.amazonaws.com"), tags=args.tags, opts=child
         )
-        connectivity_policy = aws.iam.RolePolicy(
+        aws.iam.RolePolicy(
             f"{name}-connectivity-policy",
             role=connectivity_role.id,
-            policy=document(log_writing(connectivity_logs)),
+            policy=document(log_writing(CONNECTIVITY_FUNCTION_NAME)),
             opts=child,
         )
-        connectivity = aws.lambda_.Function(
+        aws.lambda_.Function(
             f"{name}-connectivity",
             name=CONNECTIVITY_FUNCTION_NAME,
             runtime=RUNTIME,
@@ -164,12 +171,12 @@ class LeaseFunctions(pulumi.ComponentResource):
             timeout=5,
             logging_config={"log_format": "JSON", "log_group": connectivity_logs.name},
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[connectivity_policy, connectivity_logs]),
+            opts=child,
         )
 
-        self.odi_lease_arn = functions["odiLease"].arn
-        self.sfr_lease_arn = functions["sfrLease"].arn
-        self.connectivity_arn = connectivity.arn
+        self.odi_lease_arn = arn("lambda", f"function:{LEASE_FUNCTIONS['odiLease'][0]}")
+        self.sfr_lease_arn = arn("lambda", f"function:{LEASE_FUNCTIONS['sfrLease'][0]}")
+        self.connectivity_arn = arn("lambda", f"function:{CONNECTIVITY_FUNCTION_NAME}")
         self.register_outputs(
             {
                 "odi_lease_arn": self.odi_lease_arn,

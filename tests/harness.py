@@ -84,8 +84,34 @@ class Program:
         assert len(found) == 1, f"expected one resource named {name!r}, found {[r.type for r in found]}"
         return found[0]
 
+    def component(self, name: str) -> Registration:
+        return next(r for r in self.registrations if r.name == name and r.type.startswith(f"{PROJECT}:"))
+
     def by_urn(self, urn: str) -> Registration:
         return next(r for r in self.registrations if r.urn == urn)
+
+    def resources_under(self, urn: str) -> list[Registration]:
+        """The resource itself, or for a component every resource beneath it, as the engine expands
+        a dependency on a component."""
+        registration = next((r for r in self.registrations if r.urn == urn), None)
+        if registration is None:
+            return []
+        if not registration.type.startswith(f"{PROJECT}:"):
+            return [registration]
+        children = [r for r in self.registrations if r.parent == urn]
+        return [leaf for child in children for leaf in self.resources_under(child.urn)]
+
+    def longest_chain(self, registration: Registration) -> list[Registration]:
+        """The longest run of resources that must be created one after another, ending with this one."""
+        memo: dict[str, list[Registration]] = {}
+
+        def chain(current: Registration) -> list[Registration]:
+            if current.urn not in memo:
+                waits_for = {leaf.urn: leaf for dep in current.dependencies for leaf in self.resources_under(dep)}
+                memo[current.urn] = [*max((chain(dep) for dep in waits_for.values()), key=len, default=[]), current]
+            return memo[current.urn]
+
+        return chain(registration)
 
 
 def _has_secret(value: Any) -> bool:
@@ -207,9 +233,14 @@ class _LogCapture:
         return lambda message, *args, **kwargs: self.program.logs.append(f"{level}: {message}")
 
 
-def run_program(config: dict[str, str] | None = None, preview: bool = False, base: bool = True) -> Program:
-    """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key)."""
-    program = Program()
+def run_program(
+    config: dict[str, str] | None = None, preview: bool = False, base: bool = True, into: Program | None = None
+) -> Program:
+    """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
+
+    Registrations are recorded in `into` when given, so a caller sees them even if the program raises.
+    """
+    program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
     monitor = _Monitor(program)

@@ -38,6 +38,15 @@ def test_secrets_reach_the_machine_only_on_stdin_or_the_connection(program: Prog
         assert "connection" in step.secret_inputs
 
 
+def test_steps_that_carry_a_secret_keep_their_output_out_of_logs_and_state(program: Program):
+    carrying = [step for step in program.of_type("command:remote:Command") if step.inputs.get("stdin")]
+    assert {step.name for step in carrying} == {"personal-condor-pool-password", "annex-client-key-files"}
+    for step in carrying:
+        assert "stdin" in step.secret_inputs, f"{step.name}'s stdin is plain"
+        assert step.inputs["logging"] == "none", f"{step.name} streams its output to the Pulumi log"
+        assert "stderr" in step.additional_secret_outputs, f"{step.name}'s stderr is kept in plain state"
+
+
 def test_every_secret_output_is_marked(program: Program):
     for name in ("secretAccessKey", "keyPairPrivateKey"):
         assert program.outputs[name].secret, f"stack output {name} is not secret"
@@ -54,3 +63,12 @@ def test_every_resource_belongs_to_a_component(program: Program):
         assert registration.parent, f"{registration.name} has no parent"
         if not registration.type.startswith("condor-annex:"):
             assert "condor-annex:" in registration.parent, f"{registration.name} is not under a component"
+
+
+def test_setup_is_bounded_by_its_slowest_branch_not_a_sequence(program: Program):
+    """The machine starts installing at once; user_config waits for at most three AWS creates in a row."""
+    install = program.named("personal-condor-install")
+    assert program.longest_chain(install) == [install], "the install waits for something"
+    chain = program.longest_chain(program.named("annex-client-user-config"))
+    aws_links = [link.name for link in chain if link.type.startswith("aws:")]
+    assert len(aws_links) <= 3, f"user_config waits for a chain of AWS creates: {aws_links}"

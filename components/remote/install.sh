@@ -5,7 +5,10 @@ set -euo pipefail
 
 OWNED_MARK="$INSTALL_DIR/.condor-annex-owned"
 INSTALLED_MARK="$INSTALL_DIR/.condor-annex-installed"
+# The directories above INSTALL_DIR that did not exist before us, deepest first.
+PARENTS_MARK="$INSTALL_DIR/.condor-annex-parents"
 EXPECTED="$CONDOR_VERSION $TARBALL_URL ${TARBALL_SHA256:-unpinned}"
+STAGING_PREFIX="$(dirname "$INSTALL_DIR")/.condor-annex-download.$(basename "$INSTALL_DIR")"
 
 # The tarball names its platform like x86_64_Ubuntu22 or x86_64_AlmaLinux9 (x86_64_RedHat7 for 8.x).
 detect_platform() {
@@ -45,6 +48,36 @@ download() {
   fi
 }
 
+# A run whose session died (dropped link, reboot) could not clean up after itself.
+remove_stale_downloads() {
+  local stale
+  for stale in "$STAGING_PREFIX".*; do
+    if [ -d "$stale" ] && [ -O "$stale" ]; then
+      log "removing $stale, left by a run that was cut off"
+      rm -rf "$stale"
+    fi
+  done
+}
+
+# Make INSTALL_DIR's parents, adding to PARENTS the ones that were missing.
+make_parents() {
+  local dir
+  dir=$(dirname "$INSTALL_DIR")
+  while [ ! -d "$dir" ]; do
+    PARENTS+=("$dir")
+    dir=$(dirname "$dir")
+  done
+  mkdir -p "$(dirname "$INSTALL_DIR")"
+}
+
+# Remove the given parents, deepest first, while they are empty.
+remove_parents() {
+  local dir
+  for dir in "$@"; do
+    rmdir "$dir" 2>/dev/null || return 0
+  done
+}
+
 remove_install() {
   [ -d "$INSTALL_DIR" ] || return 0
   [ -f "$OWNED_MARK" ] || die "refusing to remove $INSTALL_DIR: this program did not create it"
@@ -69,7 +102,9 @@ create() {
   if [ -e "$INSTALL_DIR" ] && [ ! -f "$OWNED_MARK" ]; then
     die "$INSTALL_DIR already exists and was not created by this program; set installDir to a new directory"
   fi
-  # A different version, or a run that stopped half-way: start from nothing.
+  # A different version, or a run that stopped half-way: start from nothing but the parents.
+  PARENTS=()
+  if [ -f "$PARENTS_MARK" ]; then mapfile -t PARENTS <"$PARENTS_MARK"; fi
   remove_install
 
   local url actual
@@ -77,9 +112,11 @@ create() {
   if [[ "$url" == *"{platform}"* ]]; then
     url=${url//\{platform\}/$(detect_platform)}
   fi
-  mkdir -p "$(dirname "$INSTALL_DIR")"
-  STAGING=$(mktemp -d "$(dirname "$INSTALL_DIR")/.condor-annex-download.XXXXXX")
-  trap 'rm -rf "$STAGING"' EXIT
+  make_parents
+  remove_stale_downloads
+  STAGING=$(mktemp -d "$STAGING_PREFIX.XXXXXX")
+  # On any failure nothing of ours stays: the download, and parents made for an install that failed.
+  trap 'rm -rf "$STAGING"; [ -d "$INSTALL_DIR" ] || remove_parents "${PARENTS[@]}"' EXIT
 
   log "downloading $url"
   download "$url" "$STAGING/condor.tar.gz"
@@ -102,6 +139,7 @@ create() {
   fi
   # From here on the directory is ours to remove if anything fails.
   mv "$STAGING/release" "$INSTALL_DIR"
+  if [ "${#PARENTS[@]}" -gt 0 ]; then printf '%s\n' "${PARENTS[@]}" >"$PARENTS_MARK"; fi
 
   local output
   log "installing a personal HTCondor with $INSTALLER"
@@ -128,6 +166,12 @@ create() {
 
 case "$1" in
   create) create ;;
-  delete) remove_install ;;
+  delete)
+    PARENTS=()
+    if [ -f "$PARENTS_MARK" ]; then mapfile -t PARENTS <"$PARENTS_MARK"; fi
+    remove_stale_downloads
+    remove_install
+    remove_parents "${PARENTS[@]}"
+    ;;
   *) die "unknown action '$1'" ;;
 esac

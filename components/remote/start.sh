@@ -13,6 +13,20 @@ missing_types() {
   printf '%s' "${missing# }"
 }
 
+master_log_tail() {
+  tail -n 5 "$(condor_config_val LOG)/MasterLog" 2>/dev/null | tr '\n' ' ' || true
+}
+
+# condor_master forks before it writes its pid file; give it a few seconds.
+wait_for_master() {
+  local tries=0
+  until master_pid; do
+    tries=$((tries + 1))
+    [ "$tries" -le 20 ] || return 1
+    sleep 0.5
+  done
+}
+
 create() {
   use_condor
   local pid
@@ -22,6 +36,7 @@ create() {
   else
     log "starting condor_master"
     condor_master -pidfile "$(master_pid_file)" >&2 || die "condor_master would not start"
+    pid=$(wait_for_master) || die "condor_master exited as it started. MasterLog ends: $(master_log_tail)"
   fi
 
   # condor_master returns before its daemons answer: poll, within a bound.
@@ -31,10 +46,11 @@ create() {
       missing=$(missing_types "$present")
       [ -z "$missing" ] && break
     fi
+    # A master that died will not come up however long we wait.
+    kill -0 "$pid" 2>/dev/null \
+      || die "condor_master (pid $pid) exited after it started; missing: $missing. MasterLog ends: $(master_log_tail)"
     if [ "$waited" -ge "$START_TIMEOUT" ]; then
-      local master_log
-      master_log=$(tail -n 5 "$(condor_config_val LOG)/MasterLog" 2>/dev/null || true)
-      die "HTCondor did not come up within ${START_TIMEOUT}s; missing: ${missing:-unknown}. condor_status said: $present. MasterLog ends: $master_log"
+      die "HTCondor did not come up within ${START_TIMEOUT}s; missing: ${missing:-unknown}. condor_status said: $present. MasterLog ends: $(master_log_tail)"
     fi
     sleep 2
     waited=$((waited + 2))

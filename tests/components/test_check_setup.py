@@ -38,3 +38,13 @@ def test_outputs_carry_the_real_ids(program: Program):
     assert group["SecurityGroupID"] == program.outputs["securityGroupId"].value
     profile = program.named("HTCondorAnnex-InstanceProfile").inputs["parameters"]
     assert profile["InstanceProfileARN"] == program.outputs["instanceProfileArn"].value
+
+
+def test_markers_wait_for_what_they_vouch_for(program: Program):
+    """-check-setup passing must mean the resources exist, not merely that their ARNs are known."""
+    vouched = {"annex-config", "annex-functions", "annex-instance", "annex-sg"}
+    for stack in program.of_type("aws:cloudformation/stack:Stack"):
+        waited = {leaf.urn for dep in stack.dependencies for leaf in program.resources_under(dep)}
+        for component in vouched:
+            for resource in program.resources_under(program.component(component).urn):
+                assert resource.urn in waited, f"{stack.name} does not wait for {resource.name}"

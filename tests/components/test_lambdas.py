@@ -75,7 +75,22 @@ def test_connectivity_role_only_writes_its_logs(program: Program):
     (statement,) = policy(program.named("annex-functions-connectivity-policy"))["Statement"]
     assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     (log_group,) = statement["Resource"]
-    assert log_group.endswith(f"log-group:/aws/lambda/{CONNECTIVITY_FUNCTION_NAME}:*")
+    assert log_group == program.named(f"annex-functions-{CONNECTIVITY_FUNCTION_NAME}-logs").outputs["arn"] + ":*"
+
+
+def test_arns_known_before_creation_are_the_real_ones(program: Program):
+    """The exported ARNs are computed from the fixed names; they must be what AWS assigns."""
+    for output, resource in (
+        ("odiLeaseFunctionArn", "annex-functions-odiLease"),
+        ("sfrLeaseFunctionArn", "annex-functions-sfrLease"),
+        ("connectivityFunctionArn", "annex-functions-connectivity"),
+    ):
+        assert program.outputs[output].value == program.named(resource).outputs["arn"], output
+    lease_logs = statements_by_sid(policy(program.named("annex-functions-lease-policy")))["WriteOwnLogs"]
+    assert lease_logs["Resource"] == [
+        program.named(f"annex-functions-{name}-logs").outputs["arn"] + ":*"
+        for name in ("HTCondorAnnex-odiLease", "HTCondorAnnex-sfrLease")
+    ]
 
 
 @pytest.mark.parametrize("contract", ["odiLease", "sfrLease"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.settings import ConfigError
-from tests.harness import BASE_CONFIG, run_program
+from tests.harness import BASE_CONFIG, Program, run_program
 
 P = "condor-annex"
 
@@ -56,9 +56,10 @@ BAD_CONFIGS = [
 def test_bad_config_fails_before_any_resource(monkeypatch, overrides, key, words):
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    program = Program()
     with pytest.raises(ConfigError) as raised:
-        program = run_program(overrides)
-        assert not program.registrations
+        run_program(overrides, into=program)
+    assert program.registrations == [], f"{[r.name for r in program.registrations]} registered before the error"
     message = str(raised.value)
     line = next((line for line in message.splitlines() if key in line), None)
     assert line is not None, f"the message does not name {key}: {message}"

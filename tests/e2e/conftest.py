@@ -54,6 +54,9 @@ def tarballs(bindings: str) -> TarballServer:
         name = f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
         server.files[name] = build_release(version, PLATFORM_OF_THIS_MACHINE, bindings)
         server.files[f"/broken{name}"] = build_release(version, PLATFORM_OF_THIS_MACHINE, bindings, master_starts=False)
+        server.files[f"/crashing{name}"] = build_release(
+            version, PLATFORM_OF_THIS_MACHINE, bindings, master_crashes=True
+        )
     server.start()
     return server
 

@@ -7,12 +7,16 @@ returned. The sshd config is the stock one in what matters (no AcceptEnv beyond 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
+import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -42,15 +46,35 @@ class Machine:
     home: Path
     client_key: Path
     sessions: int = 0
+    refused_dials: int = 0
 
-    def run(self, command: str, stdin: str | None = None, timeout: float = 300) -> Result:
-        """One SSH session, as the command provider opens one per command."""
-        self.sessions += 1
+    def run(
+        self, command: str, stdin: str | None = None, connection: dict | None = None, timeout: float = 300
+    ) -> Result:
+        """One SSH session, as the command provider opens one per command.
+
+        Given the connection a step registered, it dials that port and, like the provider, retries
+        a refused dial up to the connection's dialErrorLimit before giving up (a second apart;
+        the provider's back-off differs in its delays, not in what it retries).
+        """
+        port = int(connection["port"]) if connection else self.port
+        dial_error_limit = int(connection.get("dialErrorLimit", 10)) if connection else 0
+        for dials in range(1, dial_error_limit + 2):
+            self.sessions += 1
+            result = self._ssh(port, command, stdin, timeout)
+            refused = result.status == 255 and "Connection refused" in result.stderr
+            if not refused or dials > dial_error_limit:
+                return result
+            self.refused_dials += 1
+            time.sleep(1)
+        return result
+
+    def _ssh(self, port: int, command: str, stdin: str | None, timeout: float) -> Result:
         completed = subprocess.run(
             [
                 "ssh",
                 "-p",
-                str(self.port),
+                str(port),
                 "-i",
                 str(self.client_key),
                 "-o",
@@ -113,12 +137,58 @@ def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
     return process, machine
 
 
+class LatePort:
+    """A port that refuses connections until `opens_after` seconds, then forwards them to sshd:
+    a machine that is still booting, or whose sshd is restarting."""
+
+    def __init__(self, target: int, opens_after: float) -> None:
+        self.port = free_port()
+        self.target = target
+        self.opened = threading.Event()
+        self._closing = threading.Event()
+        threading.Thread(target=self._serve, args=(opens_after,), daemon=True).start()
+
+    def _serve(self, opens_after: float) -> None:
+        time.sleep(opens_after)
+        with socket.create_server(("127.0.0.1", self.port)) as listener:
+            listener.settimeout(0.2)
+            self.opened.set()
+            while not self._closing.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        # Either side closing ends both directions; the other pump then meets a closed socket.
+        with source, sink, contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self._closing.set()
+
+
+@dataclass
+class Stall:
+    """A download that sends half its body and then hangs until released, as a dying link does."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
 @dataclass
 class TarballServer:
     """Serves stand-in tarballs on 127.0.0.1 and remembers what was asked for."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    # The next request for each of these paths stalls half-way (once).
+    stalls: dict[str, Stall] = field(default_factory=dict)
     port: int = 0
 
     def start(self) -> None:
@@ -134,6 +204,13 @@ class TarballServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                stall = server.stalls.pop(self.path, None)
+                if stall:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    stall.reached.set()
+                    stall.release.wait(timeout=120)
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
@@ -149,3 +226,36 @@ class TarballServer:
     @staticmethod
     def sha256(body: bytes) -> str:
         return hashlib.sha256(body).hexdigest()
+
+
+# Written by HTCondor itself while it runs; they are ours only inside the install directory.
+VOLATILE = {".condor/AnnexLog", ".condor/AnnexGahpLog", ".condor/AnnexAuditLog"}
+
+
+def snapshot(home: Path, skip: set[str] = frozenset()) -> dict[str, tuple[int, str]]:
+    """Every path under home with its mode and content digest."""
+    found = {}
+    for path in sorted(home.rglob("*")):
+        relative = str(path.relative_to(home))
+        if relative in skip or any(relative.startswith(f"{s}/") for s in skip):
+            continue
+        info = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else ""
+        found[relative] = (stat.S_IMODE(info.st_mode), digest)
+    return found
+
+
+def read_config(machine: Machine, bindings: str, install_dir: Path, names: list[str]) -> dict[str, str | None]:
+    """Ask the htcondor wheel's real parser as the user, so ~/.condor/user_config is read as well."""
+    script = (
+        f"import json,sys; sys.path.insert(0, {bindings!r}); import htcondor2; "
+        "print(json.dumps({n: htcondor2.param.get(n) for n in sys.argv[1:]}))"
+    )
+    command = shlex.join(["env", f"CONDOR_CONFIG={install_dir}/etc/condor_config", "/usr/bin/python3", "-c", script])
+    result = machine.run(f"{command} {shlex.join(names)}")
+    assert result.status == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def master_running(machine: Machine) -> bool:
+    return subprocess.run(["pgrep", "-u", machine.user, "-f", "condor_master"], capture_output=True).returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -23,8 +24,13 @@ def wrapper(tool: str, up: str) -> bytes:
     return f'#!/bin/sh\nexec /usr/bin/python3 "$(dirname "$0"){up}/lib/standin/condor_tool.py" {tool} "$@"\n'.encode()
 
 
-def build_release(version: str, platform: str, bindings: str, master_starts: bool = True) -> bytes:
-    """A gzipped tarball named like the real ones: condor-<version>-<platform>-stripped/..."""
+def build_release(
+    version: str, platform: str, bindings: str, master_starts: bool = True, master_crashes: bool = False
+) -> bytes:
+    """A gzipped tarball named like the real ones: condor-<version>-<platform>-stripped/...
+
+    `master_starts=False`: condor_master fails at once; `master_crashes`: it starts, then dies.
+    """
     top = f"condor-{version}-{platform}-stripped"
     modern = tuple(int(part) for part in version.split(".")) >= (9, 0, 0)
     files: dict[str, tuple[bytes, int]] = {
@@ -40,6 +46,8 @@ def build_release(version: str, platform: str, bindings: str, master_starts: boo
         ),
     }
     files.update({f"bin/{tool}": (wrapper(tool, "/.."), 0o755) for tool in TOOLS})
+    if master_crashes:
+        files["lib/standin/crashes"] = (b"", 0o644)
     if modern:
         files["bin/make-personal-from-tarball"] = (wrapper("make-personal-from-tarball", "/.."), 0o755)
         files["etc/examples/condor_config.tarball"] = (b"# stand-in\n", 0o644)
@@ -56,3 +64,10 @@ def build_release(version: str, platform: str, bindings: str, master_starts: boo
             info.size, info.mode = len(content), mode
             tarball.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def stored_password(password_file: Path) -> bytes:
+    """What the stand-in condor_store_cred stored, unscrambled with the stand-in's own key."""
+    key = re.search(r'^SCRAMBLE_KEY = b"([^"]+)"$', STANDIN.read_text(), re.M).group(1).encode()  # type: ignore[union-attr]
+    data = password_file.read_bytes()
+    return bytes(byte ^ key[index % len(key)] for index, byte in enumerate(data))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.e2e.machine import Machine, Result
-from tests.harness import Program, Registration
+from tests.e2e.machine import Machine, Result, TarballServer, free_port
+from tests.harness import Program, Registration, run_program
 
 
 @dataclass
@@ -33,7 +33,7 @@ def steps(program: Program) -> list[Registration]:
 def up(machine: Machine, program: Program) -> dict[str, Result]:
     results = {}
     for step in steps(program):
-        result = machine.run(step.inputs["create"], step.inputs.get("stdin"))
+        result = machine.run(step.inputs["create"], step.inputs.get("stdin"), step.inputs["connection"])
         results[step.name] = result
         if result.status != 0:
             raise StepFailedError(step.name, result)
@@ -42,6 +42,23 @@ def up(machine: Machine, program: Program) -> dict[str, Result]:
 
 def destroy(machine: Machine, program: Program) -> None:
     for step in reversed(steps(program)):
-        result = machine.run(step.inputs["delete"])
+        result = machine.run(step.inputs["delete"], connection=step.inputs["connection"])
         if result.status != 0:
             raise StepFailedError(step.name, result)
+
+
+def program_for(
+    machine: Machine, tarballs: TarballServer, version: str, prefix: str = "", **extra: str
+) -> tuple[Program, int]:
+    """The program configured for this machine and a free collector port (returned too)."""
+    port = free_port()
+    config = {
+        "condor-annex:host": "127.0.0.1",
+        "condor-annex:sshPort": str(machine.port),
+        "condor-annex:sshUser": machine.user,
+        "condor-annex:condorVersion": version,
+        "condor-annex:condorTarballUrl": tarballs.url(f"{prefix}/condor-{version}-{{platform}}-stripped.tar.gz"),
+        "condor-annex:collectorPort": str(port),
+        **{f"condor-annex:{key}": value for key, value in extra.items()},
+    }
+    return run_program(config), port

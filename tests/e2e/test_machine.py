@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shlex
 import stat
 import subprocess
 from pathlib import Path
@@ -12,58 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE
-from tests.e2e.machine import Machine, TarballServer, free_port
-from tests.e2e.replay import StepFailedError, destroy, up
-from tests.harness import BASE_CONFIG, Program, run_program
+from tests.e2e.machine import VOLATILE, Machine, TarballServer, master_running, read_config, snapshot
+from tests.e2e.replay import StepFailedError, destroy, program_for, up
+from tests.harness import BASE_CONFIG
 
 PASSWORD = BASE_CONFIG["condor-annex:poolPassword"]
-# Written by HTCondor itself while it runs; they are ours only inside the install directory.
-VOLATILE = {".condor/AnnexLog", ".condor/AnnexGahpLog", ".condor/AnnexAuditLog"}
-
-
-def program_for(
-    machine: Machine, tarballs: TarballServer, version: str, prefix: str = "", **extra: str
-) -> tuple[Program, int]:
-    port = free_port()
-    config = {
-        "condor-annex:host": "127.0.0.1",
-        "condor-annex:sshPort": str(machine.port),
-        "condor-annex:sshUser": machine.user,
-        "condor-annex:condorVersion": version,
-        "condor-annex:condorTarballUrl": tarballs.url(f"{prefix}/condor-{version}-{{platform}}-stripped.tar.gz"),
-        "condor-annex:collectorPort": str(port),
-        **{f"condor-annex:{key}": value for key, value in extra.items()},
-    }
-    return run_program(config), port
-
-
-def snapshot(home: Path, skip: set[str] = frozenset()) -> dict[str, tuple[int, str]]:
-    """Every path under home with its mode and content digest."""
-    found = {}
-    for path in sorted(home.rglob("*")):
-        relative = str(path.relative_to(home))
-        if relative in skip or any(relative.startswith(f"{s}/") for s in skip):
-            continue
-        info = path.lstat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else ""
-        found[relative] = (stat.S_IMODE(info.st_mode), digest)
-    return found
-
-
-def read_config(machine: Machine, bindings: str, install_dir: Path, names: list[str]) -> dict[str, str | None]:
-    """Ask the htcondor wheel's real parser as the user, so ~/.condor/user_config is read as well."""
-    script = (
-        f"import json,sys; sys.path.insert(0, {bindings!r}); import htcondor2; "
-        "print(json.dumps({n: htcondor2.param.get(n) for n in sys.argv[1:]}))"
-    )
-    command = shlex.join(["env", f"CONDOR_CONFIG={install_dir}/etc/condor_config", "/usr/bin/python3", "-c", script])
-    result = machine.run(f"{command} {shlex.join(names)}")
-    assert result.status == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def master_running(machine: Machine) -> bool:
-    return subprocess.run(["pgrep", "-u", machine.user, "-f", "condor_master"], capture_output=True).returncode == 0
 
 
 @pytest.mark.parametrize("version", ["24.0.24", "8.7.3"])

@@ -9,6 +9,8 @@ Faithful where our scripts depend on it, from HTCondor's sources and manuals:
   `condor_install --make-personal-condor` (8.7.x) writes LOCAL_CONFIG_FILE = condor_config.local;
 - `condor_master` returns at once and its daemons answer later; `-pidfile` records its pid;
   `condor_restart` and `condor_off -master` talk to the running master, and fail without one;
+  a master that dies leaves its pid file and its last lines in MasterLog (a release built with
+  `lib/standin/crashes` has one that dies 1.5 s after it starts);
 - `condor_store_cred`: 9.0+ reads all of stdin with `-i -` and will not prompt without a
   terminal; 8.7.x's prompt reads one line from stdin; the file is written 0600, scrambled;
 - `condor_status -any` and `condor_q` fail when the collector is unreachable; daemons that must
@@ -192,6 +194,13 @@ def condor_master(args: list[str]) -> None:
     own_pid_file.write_text(str(os.getpid()))
     if pid_file:
         Path(pid_file).write_text(str(os.getpid()))
+    if (RELEASE / "lib" / "standin" / "crashes").exists():
+        # A master that dies just after it started, as on a bad build or a full disk, leaving its
+        # pid file behind and its last words in MasterLog.
+        time.sleep(1.5)
+        log_line("The COLLECTOR (pid 4242) died due to signal 11 (Segmentation fault)")
+        log_line(f"**** condor_master (condor_MASTER) pid {os.getpid()} EXITING WITH STATUS 4")
+        os._exit(4)
     pool = Pool()
     time.sleep(0.5)  # daemons take a moment to come up
     server = serve(pool, collector_port())

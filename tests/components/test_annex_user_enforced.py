@@ -1,0 +1,497 @@
+"""The annex user's policy, enforced by moto's IAM evaluator against real boto3 calls.
+
+The policy document is the one the program registers under mocks, with moto's ids substituted for
+the mocks' ids. The deployer (moto's root credentials) builds what a `pulumi up` would have built;
+then, with IAM enforcement on and only the annex user's access key, every call condor_annex makes
+must succeed and every call outside its job must be denied.
+
+What moto does not do, and what this module does about it:
+
+- For services other than S3, moto authorizes every call against the resource `*`, so a
+  resource-scoped Allow would never match. `_resources_of` supplies, through moto's own hook, the
+  resource ARNs that AWS's Service Authorization Reference lists for each call; moto's evaluator
+  still makes every decision.
+- moto authorizes Lambda's Invoke as `lambda:Invoke`; IAM calls it `lambda:InvokeFunction`, and so
+  does the policy, so the IAM name is what moto is asked about.
+- moto signs a bodiless request (Lambda GetFunction) over its parsed headers, not the empty body,
+  so it rejects a correct signature; `_signed_payload` makes it sign what botocore signed.
+- moto passes no request context to identity policies, so it cannot evaluate a Condition: it treats
+  the `aws:RequestedRegion` condition on ReportAnnexStatus and the `iam:PassedToService` conditions
+  on the PassRole statements as met. Those statements are covered by assertions on the document.
+- moto does not make RunInstances check `iam:PassRole`; that check is asked of moto's evaluator
+  directly, as AWS asks it while launching.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.cloudformation import cloudformation_backends
+from moto.core import set_initial_no_auth_action_count
+from moto.core.responses import BaseResponse
+from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
+
+from components.annex_user import SPOT_FLEET_ROLE
+from components.contract import (
+    ANNEX_TAG,
+    BUCKET_STACK,
+    CONNECTIVITY_FUNCTION_NAME,
+    INSTANCE_PROFILE_STACK,
+    KEY_PAIR_NAME,
+    LAMBDA_STACK,
+    SECURITY_GROUP_STACK,
+)
+from tests.harness import ACCOUNT_ID, run_program
+
+REGION = "us-east-1"
+OTHER_REGION = "us-west-2"
+ANNEX = "annex-a1"
+WAIT_HANDLE_TEMPLATE = json.dumps({"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
+
+
+def _arn(service: str, region: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+
+def _function_arn(response: BaseResponse) -> list[str]:
+    name = unquote(response.path.split("/functions/")[1].split("/")[0])
+    return [name if name.startswith("arn:") else _arn("lambda", response.region, f"function:{name}")]
+
+
+def _rule_arn(parameter: str) -> Callable[[BaseResponse], list[str]]:
+    return lambda response: [_arn("events", response.region, f"rule/{response._get_param(parameter)}")]
+
+
+def _launch_resources(response: BaseResponse) -> list[str]:
+    region = response.region
+    resources = [
+        f"arn:aws:ec2:{region}::image/{response._get_param('ImageId')}",
+        *(_arn("ec2", region, kind) for kind in ("instance/*", "volume/*", "network-interface/*", "subnet/*")),
+        *(_arn("ec2", region, f"security-group/{group}") for group in response._get_param("SecurityGroupIds", [])),
+    ]
+    if response._get_param("KeyName"):
+        resources.append(_arn("ec2", region, f"key-pair/{response._get_param('KeyName')}"))
+    return resources
+
+
+def _stack_arns(response: BaseResponse) -> list[str]:
+    name = response._get_param("StackName")
+    stacks = cloudformation_backends[ACCOUNT_ID][response.region].stacks.values()
+    return [stack.stack_id for stack in stacks if name in (stack.name, stack.stack_id)] or ["*"]
+
+
+# Resource types per API operation, from AWS's Service Authorization Reference.
+_RESOURCES: dict[str, Callable[[BaseResponse], list[str]]] = {
+    "Invoke": _function_arn,
+    "GetFunction": _function_arn,
+    "UpdateFunctionCode": _function_arn,
+    "DeleteFunction": _function_arn,
+    "PutRule": _rule_arn("Name"),
+    "DeleteRule": _rule_arn("Name"),
+    "PutTargets": _rule_arn("Rule"),
+    "RemoveTargets": _rule_arn("Rule"),
+    "RunInstances": _launch_resources,
+    "CreateTags": lambda r: [_arn("ec2", r.region, f"instance/{i}") for i in r._get_param("Resources")],
+    "TerminateInstances": lambda r: [_arn("ec2", r.region, f"instance/{i}") for i in r._get_param("InstanceIds")],
+    "RequestSpotFleet": lambda r: [_arn("ec2", r.region, "spot-fleet-request/*")],
+    "DescribeStacks": _stack_arns,
+    "DeleteStack": _stack_arns,
+}
+
+
+# moto names the action after the API operation; IAM's name differs for these.
+_IAM_ACTION_OF_OPERATION = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+
+def _resources_of(response: BaseResponse) -> list[str]:
+    resources = _RESOURCES.get(response._get_action())
+    return resources(response) if resources else ["*"]
+
+
+@pytest.fixture
+def resource_level_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    authorize = BaseResponse._authenticate_and_authorize_normal_action
+
+    def authorize_each_resource(self: BaseResponse, resource: str = "*") -> None:
+        for each in _resources_of(self) if resource == "*" else [resource]:
+            authorize(self, each)
+
+    def _signed_payload(self: IAMRequestBase) -> Any:
+        request = create_request(self)
+        if self._method in ("GET", "DELETE") and not self._body:
+            request.data = b""
+        return request
+
+    def with_iam_action_name(self: IAMRequestBase, *args: Any, **kwargs: Any) -> None:
+        create_iam_request(self, *args, **kwargs)
+        self._action = _IAM_ACTION_OF_OPERATION.get(self._action, self._action)
+
+    create_request = IAMRequestBase._create_aws_request
+    create_iam_request = IAMRequestBase.__init__
+    monkeypatch.setattr(IAMRequestBase, "__init__", with_iam_action_name)
+    monkeypatch.setattr(BaseResponse, "_authenticate_and_authorize_normal_action", authorize_each_resource)
+    monkeypatch.setattr(IAMRequestBase, "_create_aws_request", _signed_payload)
+
+
+@dataclass
+class Deployed:
+    """What `pulumi up` left in the account, as moto holds it."""
+
+    document: dict[str, Any]
+    annex_user: boto3.Session
+    bucket: str
+    other_bucket: str
+    security_group: str
+    other_security_group: str
+    instance_profile_arn: str
+    instance_role_arn: str
+    admin_role_arn: str
+    subnet: str
+    image: str
+    function_arns: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def registered_policy() -> tuple[str, dict[str, str]]:
+    program = run_program()
+    outputs = {name: output.value for name, output in program.outputs.items()}
+    return program.named("annex-user-policy").inputs["policy"], outputs
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+    return buffer.getvalue()
+
+
+def _deploy(registered: str, outputs: dict[str, str]) -> Deployed:
+    """Build, as the deployer, the account a `pulumi up` leaves, plus things the user must not touch."""
+    iam = boto3.client("iam", region_name=REGION)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+    role_arn = iam.create_role(RoleName="annex-instance-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    profile_arn = iam.create_instance_profile(InstanceProfileName="annex-instance")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="annex-instance", RoleName="annex-instance-role")
+    iam.create_role(RoleName=SPOT_FLEET_ROLE, AssumeRolePolicyDocument=trust)
+    admin_role_arn = iam.create_role(RoleName="admin", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+    s3.create_bucket(Bucket=outputs["bucketName"])
+    s3.create_bucket(Bucket="someone-elses-bucket")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="annex", Description="annex", VpcId=vpc)["GroupId"]
+    other_group = ec2.create_security_group(GroupName="wide-open", Description="other", VpcId=vpc)["GroupId"]
+    ec2.create_key_pair(KeyName=KEY_PAIR_NAME)
+    ec2.create_key_pair(KeyName="someone-elses-key")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+    function_arns = {}
+    for region in (REGION, OTHER_REGION):
+        functions = boto3.client("lambda", region_name=region)
+        for output in ("odiLeaseFunctionArn", "sfrLeaseFunctionArn", "connectivityFunctionArn"):
+            name = outputs[output].rsplit(":", 1)[1]
+            created = functions.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler="handler.handler",
+                Code={"ZipFile": _zip()},
+            )
+            if region == REGION:
+                function_arns[output] = created["FunctionArn"]
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    for stack in (BUCKET_STACK, LAMBDA_STACK, INSTANCE_PROFILE_STACK, SECURITY_GROUP_STACK, "someone-elses-stack"):
+        cloudformation.create_stack(StackName=stack, TemplateBody=WAIT_HANDLE_TEMPLATE)
+
+    substituted = registered
+    for mock_id, moto_id in {
+        outputs["securityGroupId"]: group,
+        outputs["instanceRoleArn"]: role_arn,
+        **{outputs[name]: arn for name, arn in function_arns.items()},
+    }.items():
+        assert mock_id in substituted, f"the registered policy never names {mock_id}"
+        substituted = substituted.replace(mock_id, moto_id)
+
+    iam.create_user(UserName="condor-annex-us-east-1")
+    iam.put_user_policy(UserName="condor-annex-us-east-1", PolicyName="annex", PolicyDocument=substituted)
+    key = iam.create_access_key(UserName="condor-annex-us-east-1")["AccessKey"]
+    session = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    return Deployed(
+        document=json.loads(substituted),
+        annex_user=session,
+        bucket=outputs["bucketName"],
+        other_bucket="someone-elses-bucket",
+        security_group=group,
+        other_security_group=other_group,
+        instance_profile_arn=profile_arn,
+        instance_role_arn=role_arn,
+        admin_role_arn=admin_role_arn,
+        subnet=subnet,
+        image=image,
+        function_arns=function_arns,
+    )
+
+
+@pytest.fixture
+def account(registered_policy: tuple[str, dict[str, str]], resource_level_moto: None) -> Iterator[Deployed]:
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield _deploy(*registered_policy)
+
+
+def _launch(deployed: Deployed, region: str = REGION, group: str = "", key: str = KEY_PAIR_NAME) -> Callable[[], Any]:
+    ec2 = deployed.annex_user.client("ec2", region_name=region)
+    return lambda: ec2.run_instances(
+        ImageId=deployed.image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="m5.large",
+        ClientToken=f"{ANNEX}_0b6f1c",
+        KeyName=key,
+        SecurityGroupIds=[group or deployed.security_group],
+        IamInstanceProfile={"Arn": deployed.instance_profile_arn},
+        InstanceInitiatedShutdownBehavior="terminate",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": ANNEX_TAG, "Value": ANNEX}]}],
+    )
+
+
+def _condor_annex_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]]]:
+    """Every call condor_annex makes for -check-setup, an ODI annex, an SFR annex, -status and a rollback."""
+    user = deployed.annex_user
+    functions = user.client("lambda", region_name=REGION)
+    events = user.client("events", region_name=REGION)
+    ec2 = user.client("ec2", region_name=REGION)
+    rule_input = json.dumps({"AnnexID": ANNEX, "S3BucketName": deployed.bucket, "LeaseExpiration": 1_900_000_000})
+    launched: dict[str, str] = {}
+
+    def run_instances() -> None:
+        launched["id"] = _launch(deployed)()["Instances"][0]["InstanceId"]
+
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        *(
+            (
+                f"cloudformation:DescribeStacks {stack}",
+                lambda stack=stack: user.client("cloudformation", region_name=REGION).describe_stacks(StackName=stack),
+            )
+            for stack in (BUCKET_STACK, LAMBDA_STACK, INSTANCE_PROFILE_STACK, SECURITY_GROUP_STACK)
+        ),
+        (
+            "lambda:InvokeFunction connectivity",
+            lambda: functions.invoke(
+                FunctionName=CONNECTIVITY_FUNCTION_NAME,
+                Payload=json.dumps({"condor_host": "203.0.113.7", "condor_port": 9618, "timeout": 5}),
+            ),
+        ),
+        (
+            "lambda:GetFunction odiLease",
+            lambda: functions.get_function(FunctionName=deployed.function_arns["odiLeaseFunctionArn"]),
+        ),
+        (
+            "lambda:GetFunction sfrLease",
+            lambda: functions.get_function(FunctionName=deployed.function_arns["sfrLeaseFunctionArn"]),
+        ),
+        (
+            "s3:PutObject config tarball",
+            lambda: user.client("s3", region_name=REGION).put_object(
+                Bucket=deployed.bucket, Key=f"config-{ANNEX}.tar.gz", Body=b"tarball"
+            ),
+        ),
+        ("events:PutRule", lambda: events.put_rule(Name=ANNEX, ScheduleExpression="rate(5 minutes)")),
+        (
+            "events:PutTargets",
+            lambda: events.put_targets(
+                Rule=ANNEX,
+                Targets=[{"Id": ANNEX, "Arn": deployed.function_arns["odiLeaseFunctionArn"], "Input": rule_input}],
+            ),
+        ),
+        ("ec2:RunInstances", run_instances),
+        (
+            "ec2:CreateTags",
+            lambda: ec2.create_tags(Resources=[launched["id"]], Tags=[{"Key": ANNEX_TAG, "Value": ANNEX}]),
+        ),
+        (
+            "ec2:RequestSpotFleet",
+            lambda: ec2.request_spot_fleet(
+                SpotFleetRequestConfig={
+                    "ClientToken": f"{ANNEX}_9d2e7a",
+                    "IamFleetRole": f"arn:aws:iam::{ACCOUNT_ID}:role/{SPOT_FLEET_ROLE}",
+                    "TargetCapacity": 1,
+                    "AllocationStrategy": "lowestPrice",
+                    "LaunchSpecifications": [{"ImageId": deployed.image, "InstanceType": "m5.large"}],
+                }
+            ),
+        ),
+        ("ec2:DescribeInstances", lambda: ec2.describe_instances()),
+        ("ec2:DescribeSpotFleetRequests", lambda: ec2.describe_spot_fleet_requests()),
+        ("events:RemoveTargets", lambda: events.remove_targets(Rule=ANNEX, Ids=[ANNEX])),
+        ("events:DeleteRule", lambda: events.delete_rule(Name=ANNEX)),
+    ]
+    return calls
+
+
+def _outside_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]]]:
+    """Calls a leaked annex key must not be able to make."""
+    user = deployed.annex_user
+    s3 = user.client("s3", region_name=REGION)
+    iam = user.client("iam", region_name=REGION)
+    functions = user.client("lambda", region_name=REGION)
+    ec2 = user.client("ec2", region_name=REGION)
+    odi_lease = deployed.function_arns["odiLeaseFunctionArn"]
+    return [
+        (
+            "s3:PutObject into another bucket",
+            lambda: s3.put_object(Bucket=deployed.other_bucket, Key="config-x.tar.gz", Body=b"x"),
+        ),
+        (
+            "s3:PutObject outside config-*.tar.gz",
+            lambda: s3.put_object(Bucket=deployed.bucket, Key="index.html", Body=b"x"),
+        ),
+        ("s3:GetObject a config tarball", lambda: s3.get_object(Bucket=deployed.bucket, Key=f"config-{ANNEX}.tar.gz")),
+        ("s3:ListBucket", lambda: s3.list_objects_v2(Bucket=deployed.bucket)),
+        ("s3:DeleteBucket", lambda: s3.delete_bucket(Bucket=deployed.bucket)),
+        ("iam:CreateUser", lambda: iam.create_user(UserName="backdoor")),
+        ("iam:CreateAccessKey for itself", lambda: iam.create_access_key(UserName="condor-annex-us-east-1")),
+        (
+            "iam:PutUserPolicy on itself",
+            lambda: iam.put_user_policy(
+                UserName="condor-annex-us-east-1", PolicyName="more", PolicyDocument=json.dumps(deployed.document)
+            ),
+        ),
+        ("iam:ListRoles", lambda: iam.list_roles()),
+        ("lambda:InvokeFunction a lease function", lambda: functions.invoke(FunctionName=odi_lease, Payload=b"{}")),
+        (
+            "lambda:UpdateFunctionCode",
+            lambda: functions.update_function_code(FunctionName=CONNECTIVITY_FUNCTION_NAME, ZipFile=_zip()),
+        ),
+        ("lambda:DeleteFunction", lambda: functions.delete_function(FunctionName=odi_lease)),
+        (
+            "lambda:InvokeFunction in another region",
+            lambda: user.client("lambda", region_name=OTHER_REGION).invoke(
+                FunctionName=CONNECTIVITY_FUNCTION_NAME, Payload=b"{}"
+            ),
+        ),
+        ("ec2:RunInstances with another security group", _launch(deployed, group=deployed.other_security_group)),
+        ("ec2:RunInstances with another key pair", _launch(deployed, key="someone-elses-key")),
+        ("ec2:RunInstances in another region", _launch(deployed, region=OTHER_REGION)),
+        ("ec2:TerminateInstances", lambda: ec2.terminate_instances(InstanceIds=["i-0123456789abcdef0"])),
+        (
+            "ec2:AuthorizeSecurityGroupIngress",
+            lambda: ec2.authorize_security_group_ingress(
+                GroupId=deployed.security_group, IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="0.0.0.0/0"
+            ),
+        ),
+        ("ec2:CreateKeyPair", lambda: ec2.create_key_pair(KeyName="mine")),
+        (
+            "events:PutRule in another region",
+            lambda: user.client("events", region_name=OTHER_REGION).put_rule(
+                Name=ANNEX, ScheduleExpression="rate(1 minute)"
+            ),
+        ),
+        (
+            "cloudformation:DescribeStacks of another stack",
+            lambda: user.client("cloudformation", region_name=REGION).describe_stacks(StackName="someone-elses-stack"),
+        ),
+        (
+            "cloudformation:DeleteStack",
+            lambda: user.client("cloudformation", region_name=REGION).delete_stack(StackName=BUCKET_STACK),
+        ),
+    ]
+
+
+def _denied(error: ClientError) -> bool:
+    """moto's wording differs per service protocol; an access denial is a 403 that says so."""
+    text = f"{error.response['Error'].get('Code')} {error.response['Error'].get('Message')}"
+    status = error.response["ResponseMetadata"]["HTTPStatusCode"]
+    return status == 403 and ("AccessDenied" in text or "UnauthorizedOperation" in text)
+
+
+def _administrator() -> boto3.Session:
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="administrator")
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="administrator", PolicyName="all", PolicyDocument=json.dumps(everything))
+    key = iam.create_access_key(UserName="administrator")["AccessKey"]
+    return boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+
+
+@set_initial_no_auth_action_count(0)
+def _outcomes(calls: list[tuple[str, Callable[[], Any]]]) -> dict[str, str]:
+    outcomes = {}
+    for name, call in calls:
+        try:
+            call()
+            outcomes[name] = "allowed"
+        except ClientError as error:
+            outcomes[name] = "denied" if _denied(error) else f"failed: {error}"
+    return outcomes
+
+
+def test_every_call_condor_annex_makes_is_allowed(account: Deployed):
+    calls = _condor_annex_calls(account)
+    outcomes = _outcomes(calls)
+    assert outcomes == {name: "allowed" for name, _ in calls}
+    assert len(calls) == 17
+
+
+def test_calls_outside_its_job_are_denied(account: Deployed):
+    calls = _outside_calls(account)
+    outcomes = _outcomes(calls)
+    assert outcomes == {name: "denied" for name, _ in calls}
+    assert len(calls) >= 15
+
+
+def test_denials_are_the_policy_not_moto(account: Deployed):
+    """The same outside calls made as the deployer get past authorization: the denials above are the policy's."""
+    admin = Deployed(**{**account.__dict__, "annex_user": _administrator()})
+    outcomes = _outcomes(_outside_calls(admin))
+    assert "denied" not in outcomes.values(), outcomes
+
+
+def test_pass_role_only_for_the_instance_and_spot_fleet_roles(account: Deployed):
+    evaluator = IAMPolicy(json.dumps(account.document))
+
+    def may_pass(role_arn: str) -> bool:
+        return evaluator.is_action_permitted("iam:PassRole", role_arn) == PermissionResult.PERMITTED
+
+    assert may_pass(account.instance_role_arn)
+    assert may_pass(f"arn:aws:iam::{ACCOUNT_ID}:role/{SPOT_FLEET_ROLE}")
+    assert not may_pass(account.admin_role_arn)
+    assert not may_pass(f"arn:aws:iam::{ACCOUNT_ID}:role/OrganizationAccountAccessRole")
+
+
+def test_conditions_moto_cannot_evaluate(account: Deployed):
+    """moto treats every Condition as met, so each conditioned statement is checked on the document."""
+    conditioned = {s["Sid"]: s["Condition"] for s in account.document["Statement"] if "Condition" in s}
+    assert conditioned == {
+        "ReportAnnexStatus": {"StringEquals": {"aws:RequestedRegion": REGION}},
+        "PassInstanceRole": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        "PassSpotFleetRole": {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
+    }
+    unconditioned_wildcards = [
+        s["Sid"] for s in account.document["Statement"] if s["Resource"] == "*" and "Condition" not in s
+    ]
+    assert unconditioned_wildcards == []
+
+
+def test_the_enforced_document_is_the_registered_one(account: Deployed, registered_policy: tuple[str, dict[str, str]]):
+    registered = json.loads(registered_policy[0])
+    assert [s["Sid"] for s in account.document["Statement"]] == [s["Sid"] for s in registered["Statement"]]
+    assert [s["Action"] for s in account.document["Statement"]] == [s["Action"] for s in registered["Statement"]]
