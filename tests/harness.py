@@ -84,6 +84,20 @@ class Program:
         assert len(found) == 1, f"expected one resource named {name!r}, found {[r.type for r in found]}"
         return found[0]
 
+    def commands(self) -> dict[str, dict[str, Any]]:
+        """Every remote command's inputs by name: what the provider diffs to decide whether to run it."""
+        return {r.name: r.inputs for r in self.of_type("command:remote:Command")}
+
+    def changed_from(self, before: Program, type_prefix: str = "command:remote:Command") -> list[str]:
+        """The resources (of types starting with type_prefix) whose inputs differ from `before`'s:
+        what a `pulumi up` going from `before` to this program would update, replace or run again."""
+
+        def inputs(program: Program) -> dict[str, Any]:
+            return {r.name: _comparable(r.inputs) for r in program.registrations if r.type.startswith(type_prefix)}
+
+        old, new = inputs(before), inputs(self)
+        return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+
     def component(self, name: str) -> Registration:
         return next(r for r in self.registrations if r.name == name and r.type.startswith(f"{PROJECT}:"))
 
@@ -132,6 +146,19 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    return value
+
+
+def _comparable(value: Any) -> Any:
+    """Inputs as the engine compares them: an asset by its content, not by object identity."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {name: _comparable(asset) for name, asset in value.assets.items()}
+    if isinstance(value, pulumi.FileAsset):
+        return hashlib.sha256(Path(value.path).read_bytes()).hexdigest()
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
     return value
 
 
@@ -234,7 +261,11 @@ class _LogCapture:
 
 
 def run_program(
-    config: dict[str, str] | None = None, preview: bool = False, base: bool = True, into: Program | None = None
+    config: dict[str, str] | None = None,
+    preview: bool = False,
+    base: bool = True,
+    into: Program | None = None,
+    source: Path = PROGRAM,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
@@ -251,7 +282,7 @@ def run_program(
     exported: dict[str, pulumi.Output[Any]] = {}
 
     def body() -> pulumi.Output[Any]:
-        runpy.run_path(str(PROGRAM), run_name="__main__")
+        runpy.run_path(str(source), run_name="__main__")
         stack = runtime_settings.get_root_resource()
         for name, value in getattr(stack, "outputs", {}).items():
             exported[name] = pulumi.Output.from_input(value)

@@ -72,3 +72,8 @@ def test_setup_is_bounded_by_its_slowest_branch_not_a_sequence(program: Program)
     chain = program.longest_chain(program.named("annex-client-user-config"))
     aws_links = [link.name for link in chain if link.type.startswith("aws:")]
     assert len(aws_links) <= 3, f"user_config waits for a chain of AWS creates: {aws_links}"
+
+
+def test_evaluating_twice_changes_nothing():
+    """A repeated `pulumi up` with the same config has nothing to update, replace or run."""
+    assert run_program(secret_config()).changed_from(run_program(secret_config()), type_prefix="") == []

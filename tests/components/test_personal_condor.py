@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tests.harness import BASE_CONFIG, Program, run_program
+from tests.harness import BASE_CONFIG, run_program
 
 STEPS = [
     "personal-condor-install",
@@ -18,13 +18,9 @@ CLIENT_STEPS = ["annex-client-key-files", "annex-client-user-config", "annex-cli
 AWS_TYPES = ("aws:", "tls:")
 
 
-def commands(program: Program) -> dict[str, dict]:
-    return {r.name: r.inputs for r in program.of_type("command:remote:Command")}
-
-
 def test_install_step_per_version_line():
-    new = commands(run_program())["personal-condor-install"]["create"]
-    old = commands(run_program({"condor-annex:condorVersion": "8.7.3"}))["personal-condor-install"]["create"]
+    new = run_program().commands()["personal-condor-install"]["create"]
+    old = run_program({"condor-annex:condorVersion": "8.7.3"}).commands()["personal-condor-install"]["create"]
     assert "INSTALLER=make-personal-from-tarball" in new and "CONDOR_VERSION=24.0.24" in new
     assert "INSTALLER=condor_install" in old and "CONDOR_VERSION=8.7.3" in old
     assert "tarball/8.7/8.7.3/release/condor-8.7.3-{platform}-stripped.tar.gz" in old
@@ -32,8 +28,8 @@ def test_install_step_per_version_line():
 
 
 def test_config_file_per_version_line():
-    new = commands(run_program())["personal-condor-configure"]["create"]
-    old = commands(run_program({"condor-annex:condorVersion": "8.7.3"}))["personal-condor-configure"]["create"]
+    new = run_program().commands()["personal-condor-configure"]["create"]
+    old = run_program({"condor-annex:condorVersion": "8.7.3"}).commands()["personal-condor-configure"]["create"]
     assert "CONFIG_FILE=config.d/50-condor-annex" in new and "INCLUDE_FROM_LOCAL_CONFIG=no" in new
     assert "CONFIG_FILE=condor_annex.config" in old and "INCLUDE_FROM_LOCAL_CONFIG=yes" in old
 
@@ -60,24 +56,20 @@ def test_client_steps_wait_for_the_aws_side_and_condor():
 
 def test_same_config_gives_byte_identical_inputs():
     """So a repeated `pulumi up` finds nothing to run."""
-    first, second = commands(run_program()), commands(run_program())
-    assert first == second
+    assert run_program().changed_from(run_program()) == []
 
 
 def test_pool_password_change_reruns_only_store_and_restart():
-    before = commands(run_program())
-    after = commands(run_program({"condor-annex:poolPassword": "another-secret-password"}))
-    changed = sorted(name for name in before if before[name] != after[name])
-    assert changed == ["personal-condor-pool-password", "personal-condor-start"]
+    after = run_program({"condor-annex:poolPassword": "another-secret-password"})
+    assert after.changed_from(run_program()) == ["personal-condor-pool-password", "personal-condor-start"]
 
 
 def test_collector_port_change_reconfigures_and_restarts():
-    before = commands(run_program())
-    after = commands(run_program({"condor-annex:collectorPort": "9700"}))
-    changed = {name for name in before if before[name] != after[name]}
+    after = run_program({"condor-annex:collectorPort": "9700"})
+    changed = set(after.changed_from(run_program()))
     assert {"personal-condor-configure", "personal-condor-start"} <= changed
     assert "personal-condor-install" not in changed and "personal-condor-pool-password" not in changed
-    assert "COLLECTOR_HOST = $(FULL_HOSTNAME):9700" in after["personal-condor-configure"]["create"]
+    assert "COLLECTOR_HOST = $(FULL_HOSTNAME):9700" in after.commands()["personal-condor-configure"]["create"]
 
 
 @pytest.mark.parametrize("name", STEPS + CLIENT_STEPS)

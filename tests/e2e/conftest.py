@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.machine import Machine, TarballServer, start_sshd
-from tests.e2e.release import build_release
+from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
+from tests.e2e.release import build_release, copy_bindings
 
 PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
 VERSIONS = ["24.0.24", "8.7.3"]
@@ -30,13 +27,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bindings(workdir: Path) -> str:
-    """The htcondor wheel's parser, readable by the SSH user (the stand-in tools import it)."""
-    site = Path(sysconfig.get_paths()["platlib"])
-    target = workdir / "bindings"
-    for package in ("htcondor2", "classad2", "htcondor.libs"):
-        shutil.copytree(site / package, target / package)
-    subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)
-    return str(target)
+    return copy_bindings(workdir / "bindings")
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +54,6 @@ def tarballs(bindings: str) -> TarballServer:
 
 @pytest.fixture
 def fresh_home(machine: Machine) -> Iterator[Path]:
-    """The SSH user's home as useradd made it, with none of its processes left running."""
-
-    def reset() -> None:
-        subprocess.run(["pkill", "-KILL", "-u", machine.user], check=False)
-        shutil.rmtree(machine.home, ignore_errors=True)
-        shutil.copytree("/etc/skel", machine.home)
-        subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(machine.home)], check=True)
-        machine.home.chmod(0o750)
-        for lock in Path("/tmp").glob("condor-lock.*"):
-            shutil.rmtree(lock, ignore_errors=True)
-
-    reset()
+    reset_home(machine)
     yield machine.home
-    reset()
+    reset_home(machine)

@@ -96,6 +96,17 @@ class Machine:
         return Result(completed.returncode, completed.stdout.decode(), completed.stderr.decode())
 
 
+def reset_home(machine: Machine) -> None:
+    """The SSH user's home as useradd made it, with none of its processes left running."""
+    subprocess.run(["pkill", "-KILL", "-u", machine.user], check=False)
+    shutil.rmtree(machine.home, ignore_errors=True)
+    shutil.copytree("/etc/skel", machine.home)
+    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(machine.home)], check=True)
+    machine.home.chmod(0o750)
+    for lock in Path("/tmp").glob("condor-lock.*"):
+        shutil.rmtree(lock, ignore_errors=True)
+
+
 def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
     if os.geteuid() != 0:
         raise RuntimeError("the end-to-end tests need root: they create a user and run sshd (CI runs as root)")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
+import sysconfig
 import tarfile
 from pathlib import Path
 
@@ -22,6 +25,15 @@ TOOLS = [
 def wrapper(tool: str, up: str) -> bytes:
     # "$0" keeps the tool's own path in the process's command line, as the real binaries have.
     return f'#!/bin/sh\nexec /usr/bin/python3 "$(dirname "$0"){up}/lib/standin/condor_tool.py" {tool} "$@"\n'.encode()
+
+
+def copy_bindings(target: Path) -> str:
+    """The htcondor wheel's parser, copied where the SSH user can read it (the stand-in imports it)."""
+    site = Path(sysconfig.get_paths()["platlib"])
+    for package in ("htcondor2", "classad2", "htcondor.libs"):
+        shutil.copytree(site / package, target / package)
+    subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)
+    return str(target)
 
 
 def build_release(

@@ -1,0 +1,71 @@
+"""Machine-side wall time and SSH sessions over a real sshd on loopback (needs root, as CI has).
+
+Uses the end-to-end harness (tests/e2e): a real OpenSSH server on 127.0.0.1, a non-root user, and
+the stand-in HTCondor release served on loopback. The stand-in's daemons answer at once, so the
+figures are our steps' own cost (SSH sessions, download, unpack, checks), not a real condor's
+start-up. Prints, for a fresh install, a repeated `pulumi up` with nothing changed, a run of every
+step again (what a `pulumi up` after a partial failure does) and a destroy: wall time, SSH
+sessions, and tarball downloads.
+
+    sudo .venv/bin/python bench/machine_side.py
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from common import machine_description, table
+
+from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE
+from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
+from tests.e2e.release import build_release, copy_bindings
+from tests.e2e.replay import destroy, program_for, up
+from tests.harness import Program
+
+VERSION = "24.0.24"
+
+
+def measure(machine: Machine, tarballs: TarballServer, action: object, *args: object) -> list[object]:
+    sessions, downloads = machine.sessions, len(tarballs.requests)
+    started = time.perf_counter()
+    action(*args)  # type: ignore[operator]
+    return [f"{time.perf_counter() - started:.2f}", machine.sessions - sessions, len(tarballs.requests) - downloads]
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-machine-side."))
+    workdir.chmod(0o755)
+    sshd, machine = start_sshd(workdir / "sshd")
+    try:
+        bindings = copy_bindings(workdir / "bindings")
+        tarballs = TarballServer()
+        tarballs.files[f"/condor-{VERSION}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"] = build_release(
+            VERSION, PLATFORM_OF_THIS_MACHINE, bindings
+        )
+        tarballs.start()
+        reset_home(machine)
+        program, _ = program_for(machine, tarballs, VERSION)
+
+        def unchanged(_: Program) -> None:
+            """The provider diffs inputs first; with nothing changed it opens no session at all."""
+            assert program.changed_from(program) == []
+
+        rows = [
+            ["fresh install (up)", *measure(machine, tarballs, up, machine, program)],
+            ["up again, nothing changed", *measure(machine, tarballs, unchanged, program)],
+            ["every step again (up after a failure)", *measure(machine, tarballs, up, machine, program)],
+            ["destroy", *measure(machine, tarballs, destroy, machine, program)],
+        ]
+        reset_home(machine)
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+    print(machine_description())
+    print()
+    print(table(["machine side", "wall s", "SSH sessions", "tarball downloads"], rows))
+
+
+if __name__ == "__main__":
+    main()
