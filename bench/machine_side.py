@@ -12,6 +12,7 @@ sessions, and tarball downloads.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ def main() -> None:
     finally:
         sshd.terminate()
         sshd.wait(timeout=10)
+        shutil.rmtree(workdir)
     print(machine_description())
     print()
     print(table(["machine side", "wall s", "SSH sessions", "tarball downloads"], rows))
