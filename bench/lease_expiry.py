@@ -10,17 +10,16 @@ time is the function's own work plus the emulator's, not AWS's latency.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import boto3
+from common import ROOT, machine_description
 from moto import mock_aws
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda_src"))
+sys.path.insert(0, str(ROOT / "lambda_src"))
 import lease
 
 SIZES = (1000, 2500, 5000)
@@ -49,7 +48,7 @@ def main() -> None:
         AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any key
         S3_BUCKET_NAME="bench-bucket",
     )
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(machine_description())
     print(f"{'instances':>10} {'wall s':>8} {'EC2 calls':>10}  calls by operation")
     for size in SIZES:
         with mock_aws():
