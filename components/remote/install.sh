@@ -34,29 +34,55 @@ detect_platform() {
   esac
 }
 
-download() {
-  local url=$1 target=$2 errors
-  errors=$(dirname "$target")/download.err
+# Continue a partial target (curl -C -, wget --continue); an absent one is fetched from the start.
+fetch() {
+  local url=$1 target=$2 errors=$3
   if command -v curl >/dev/null; then
-    curl --fail --silent --show-error --location --retry 3 --connect-timeout 30 -o "$target" "$url" 2>"$errors" \
-      || die "download of $url failed: $(tail -n 1 "$errors")"
+    curl --fail --silent --show-error --location --retry 3 --connect-timeout 30 -C - -o "$target" "$url" 2>"$errors"
   elif command -v wget >/dev/null; then
-    wget --quiet --tries=3 --timeout=30 -O "$target" "$url" 2>"$errors" \
-      || die "download of $url failed: $(tail -n 1 "$errors")"
+    wget --quiet --tries=3 --timeout=30 --continue -O "$target" "$url" 2>"$errors"
   else
     die "neither curl nor wget is installed on $(hostname)"
   fi
 }
 
+download() {
+  local url=$1 target=$2 errors
+  errors=$(dirname "$target")/download.err
+  if [ -s "$target" ]; then
+    log "resuming the download of $url cut off at $(stat -c %s "$target") bytes"
+    fetch "$url" "$target" "$errors" && return 0
+    log "could not resume ($(tail -n 1 "$errors")); downloading from the start"
+    rm -f "$target"
+  fi
+  fetch "$url" "$target" "$errors" || die "download of $url failed: $(tail -n 1 "$errors")"
+}
+
 # A run whose session died (dropped link, reboot) could not clean up after itself.
 remove_stale_downloads() {
-  local stale
+  local keep=${1:-} stale
   for stale in "$STAGING_PREFIX".*; do
+    [ "$stale" != "$keep" ] || continue
     if [ -d "$stale" ] && [ -O "$stale" ]; then
       log "removing $stale, left by a run that was cut off"
       rm -rf "$stale"
     fi
   done
+}
+
+# The longest download of url that a cut-off run left, if any: worth continuing, not repeating.
+cut_off_download() {
+  local url=$1 candidate best="" best_size=0 size
+  for candidate in "$STAGING_PREFIX".*/condor.tar.gz; do
+    [ -f "$candidate" ] && [ -O "$candidate" ] || continue
+    [ "$(cat "$(dirname "$candidate")/url" 2>/dev/null)" = "$url" ] || continue
+    size=$(stat -c %s "$candidate")
+    if [ "$size" -gt "$best_size" ]; then
+      best=$candidate
+      best_size=$size
+    fi
+  done
+  printf '%s' "$best"
 }
 
 # Make INSTALL_DIR's parents, adding to PARENTS the ones that were missing.
@@ -113,10 +139,14 @@ create() {
     url=${url//\{platform\}/$(detect_platform)}
   fi
   make_parents
-  remove_stale_downloads
+  local partial
+  partial=$(cut_off_download "$url")
   STAGING=$(mktemp -d "$STAGING_PREFIX.XXXXXX")
   # On any failure nothing of ours stays: the download, and parents made for an install that failed.
   trap 'rm -rf "$STAGING"; [ -d "$INSTALL_DIR" ] || remove_parents "${PARENTS[@]}"' EXIT
+  printf '%s\n' "$url" >"$STAGING/url"
+  if [ -n "$partial" ]; then mv "$partial" "$STAGING/condor.tar.gz"; fi
+  remove_stale_downloads "$STAGING"
 
   log "downloading $url"
   download "$url" "$STAGING/condor.tar.gz"

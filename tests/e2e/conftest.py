@@ -12,6 +12,8 @@ from tests.e2e.release import build_release, copy_bindings
 
 PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
 VERSIONS = ["24.0.24", "8.7.3"]
+# Served again under /big with 8 MiB more: a download that takes long enough to cut half-way.
+VERSION_TO_CUT = "24.0.24"
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,8 @@ def tarballs(bindings: str) -> TarballServer:
         server.files[f"/crashing{name}"] = build_release(
             version, PLATFORM_OF_THIS_MACHINE, bindings, master_crashes=True
         )
+    big = f"/condor-{VERSION_TO_CUT}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
+    server.files[f"/big{big}"] = build_release(VERSION_TO_CUT, PLATFORM_OF_THIS_MACHINE, bindings, padding=8 << 20)
     server.start()
     return server
 

@@ -198,6 +198,7 @@ class TarballServer:
 
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
     # The next request for each of these paths stalls half-way (once).
     stalls: dict[str, Stall] = field(default_factory=dict)
     port: int = 0
@@ -212,17 +213,31 @@ class TarballServer:
                 if body is None:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                # Byte ranges as a real web server serves them: `bytes=N-` continues a download.
+                start = 0
+                asked = self.headers.get("Range", "")
+                if asked:
+                    server.ranges.append(asked)
+                    start = int(asked.removeprefix("bytes=").split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                self.send_response(206 if asked else 200)
+                if asked:
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 stall = server.stalls.pop(self.path, None)
                 if stall:
-                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
                     self.wfile.flush()
                     stall.reached.set()
                     stall.release.wait(timeout=120)
                     return
-                self.wfile.write(body)
+                self.wfile.write(body[start:])
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -37,11 +38,17 @@ def copy_bindings(target: Path) -> str:
 
 
 def build_release(
-    version: str, platform: str, bindings: str, master_starts: bool = True, master_crashes: bool = False
+    version: str,
+    platform: str,
+    bindings: str,
+    master_starts: bool = True,
+    master_crashes: bool = False,
+    padding: int = 0,
 ) -> bytes:
     """A gzipped tarball named like the real ones: condor-<version>-<platform>-stripped/...
 
-    `master_starts=False`: condor_master fails at once; `master_crashes`: it starts, then dies.
+    `master_starts=False`: condor_master fails at once; `master_crashes`: it starts, then dies;
+    `padding`: that many incompressible bytes more, for a download long enough to cut half-way.
     """
     top = f"condor-{version}-{platform}-stripped"
     modern = tuple(int(part) for part in version.split(".")) >= (9, 0, 0)
@@ -60,6 +67,8 @@ def build_release(
     files.update({f"bin/{tool}": (wrapper(tool, "/.."), 0o755) for tool in TOOLS})
     if master_crashes:
         files["lib/standin/crashes"] = (b"", 0o644)
+    if padding:
+        files["lib/standin/padding"] = (os.urandom(padding), 0o644)
     if modern:
         files["bin/make-personal-from-tarball"] = (wrapper("make-personal-from-tarball", "/.."), 0o755)
         files["etc/examples/condor_config.tarball"] = (b"# stand-in\n", 0o644)

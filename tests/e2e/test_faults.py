@@ -7,18 +7,28 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE
+from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT
 from tests.e2e.machine import VOLATILE, LatePort, Machine, Stall, TarballServer, master_running, snapshot
 from tests.e2e.replay import StepFailedError, destroy, program_for, up
 
 VERSION = "24.0.24"
 TARBALL = f"/condor-{VERSION}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_refused_connection_is_dialled_again_until_sshd_answers(
@@ -36,16 +46,19 @@ def test_refused_connection_is_dialled_again_until_sshd_answers(
         booting.close()
 
 
-def test_session_dropped_mid_download_then_the_next_up_completes(
+def test_session_dropped_mid_download_then_the_next_up_continues_it(
     machine: Machine, tarballs: TarballServer, fresh_home: Path
 ):
     before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, VERSION)
+    program, _ = program_for(machine, tarballs, VERSION_TO_CUT, prefix="/big")
+    big = f"/big/condor-{VERSION_TO_CUT}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
     stall = Stall()
-    tarballs.stalls[TARBALL] = stall
+    tarballs.stalls[big] = stall
     with ThreadPoolExecutor(max_workers=1) as pool:
         first_up = pool.submit(up, machine, program)
         assert stall.reached.wait(timeout=60), "the install step never started its download"
+        pattern = ".condor-annex-download.*/condor.tar.gz"
+        assert wait_until(lambda: any(path.stat().st_size for path in fresh_home.glob(pattern))), "nothing on disk"
         # The session, and everything it started, dies at once: a dropped link that sshd reaps,
         # a reboot, the OOM killer.
         subprocess.run(["pkill", "-KILL", "-u", machine.user], check=False)
@@ -53,14 +66,33 @@ def test_session_dropped_mid_download_then_the_next_up_completes(
         with pytest.raises(StepFailedError) as failed:
             first_up.result(timeout=120)
     assert failed.value.step == "personal-condor-install"
-    assert list(fresh_home.glob(".condor-annex-download.*")), "the cut-off run should have left its download"
+    (partial,) = fresh_home.glob(".condor-annex-download.*/condor.tar.gz")
+    received = partial.stat().st_size
+    assert 0 < received < len(tarballs.files[big])
 
     results = up(machine, program)
-    assert "left by a run that was cut off" in results["personal-condor-install"].stderr
+    install_log = results["personal-condor-install"].stderr
+    assert f"cut off at {received} bytes" in install_log and "left by a run that was cut off" in install_log
+    assert tarballs.ranges[-1] == f"bytes={received}-", "the next up fetched the whole tarball again"
     assert not list(fresh_home.glob(".condor-annex-download.*"))
     assert master_running(machine)
     destroy(machine, program)
     assert snapshot(fresh_home) == before
+
+
+def test_a_download_that_cannot_be_continued_starts_again(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    """A cut-off download that was in fact complete: the server answers 416, so fetch it whole."""
+    program, _ = program_for(machine, tarballs, VERSION)
+    staging = fresh_home / f".condor-annex-download.condor-{VERSION}.cutoff"
+    staging.mkdir()
+    (staging / "url").write_text(tarballs.url(TARBALL) + "\n")
+    (staging / "condor.tar.gz").write_bytes(tarballs.files[TARBALL] + b"trailing bytes from elsewhere")
+    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(staging)], check=True)
+
+    results = up(machine, program)
+    assert "downloading from the start" in results["personal-condor-install"].stderr
+    assert master_running(machine)
+    destroy(machine, program)
 
 
 @contextlib.contextmanager
