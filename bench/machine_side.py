@@ -8,6 +8,8 @@ step again (what a `pulumi up` after a partial failure does) and a destroy: wall
 sessions, and tarball downloads.
 
     sudo .venv/bin/python bench/machine_side.py
+
+Not while the end-to-end tests run: both log in as, and reset the home of, the same user.
 """
 
 from __future__ import annotations
