@@ -14,7 +14,7 @@ What moto does not do, and what this module does about it:
 - moto authorizes Lambda's Invoke as `lambda:Invoke`; IAM calls it `lambda:InvokeFunction`, and so
   does the policy, so the IAM name is what moto is asked about.
 - moto signs a bodiless request (Lambda GetFunction) over its parsed headers, not the empty body,
-  so it rejects a correct signature; `_signed_payload` makes it sign what botocore signed.
+  so it rejects a correct signature; `signed_payload` makes it sign what botocore signed.
 - moto passes no request context to identity policies, so it cannot evaluate a Condition: it treats
   the `aws:RequestedRegion` condition on ReportAnnexStatus and the `iam:PassedToService` conditions
   on the PassRole statements as met. Those statements are covered by assertions on the document.
@@ -126,7 +126,7 @@ def resource_level_moto(monkeypatch: pytest.MonkeyPatch) -> None:
         for each in _resources_of(self) if resource == "*" else [resource]:
             authorize(self, each)
 
-    def _signed_payload(self: IAMRequestBase) -> Any:
+    def signed_payload(self: IAMRequestBase) -> Any:
         request = create_request(self)
         if self._method in ("GET", "DELETE") and not self._body:
             request.data = b""
@@ -140,7 +140,7 @@ def resource_level_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     create_iam_request = IAMRequestBase.__init__
     monkeypatch.setattr(IAMRequestBase, "__init__", with_iam_action_name)
     monkeypatch.setattr(BaseResponse, "_authenticate_and_authorize_normal_action", authorize_each_resource)
-    monkeypatch.setattr(IAMRequestBase, "_create_aws_request", _signed_payload)
+    monkeypatch.setattr(IAMRequestBase, "_create_aws_request", signed_payload)
 
 
 @dataclass
@@ -156,7 +156,6 @@ class Deployed:
     instance_profile_arn: str
     instance_role_arn: str
     admin_role_arn: str
-    subnet: str
     image: str
     function_arns: dict[str, str]
 
@@ -201,7 +200,6 @@ def _deploy(registered: str, outputs: dict[str, str]) -> Deployed:
     other_group = ec2.create_security_group(GroupName="wide-open", Description="other", VpcId=vpc)["GroupId"]
     ec2.create_key_pair(KeyName=KEY_PAIR_NAME)
     ec2.create_key_pair(KeyName="someone-elses-key")
-    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
     function_arns = {}
@@ -245,7 +243,6 @@ def _deploy(registered: str, outputs: dict[str, str]) -> Deployed:
         instance_profile_arn=profile_arn,
         instance_role_arn=role_arn,
         admin_role_arn=admin_role_arn,
-        subnet=subnet,
         image=image,
         function_arns=function_arns,
     )

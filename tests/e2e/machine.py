@@ -155,7 +155,6 @@ class LatePort:
     def __init__(self, target: int, opens_after: float) -> None:
         self.port = free_port()
         self.target = target
-        self.opened = threading.Event()
         self._closing = threading.Event()
         threading.Thread(target=self._serve, args=(opens_after,), daemon=True).start()
 
@@ -163,7 +162,6 @@ class LatePort:
         time.sleep(opens_after)
         with socket.create_server(("127.0.0.1", self.port)) as listener:
             listener.settimeout(0.2)
-            self.opened.set()
             while not self._closing.is_set():
                 try:
                     client, _ = listener.accept()
