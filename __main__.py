@@ -9,6 +9,7 @@ from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, us
 from components.annex_user import AnnexUser, AnnexUserArgs
 from components.bucket import ConfigurationBucket, ConfigurationBucketArgs
 from components.check_setup import CheckSetupStacks, CheckSetupStacksArgs
+from components.condor_dir import CondorDir, CondorDirArgs
 from components.instance_profile import InstanceProfile, InstanceProfileArgs
 from components.key_pair import KeyPair, KeyPairArgs
 from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
@@ -84,6 +85,7 @@ machine = Machine(
     private_key=settings.ssh_private_key,
     host_key=settings.ssh_host_key,
 )
+condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine))
 condor = PersonalCondor(
     "personal-condor",
     PersonalCondorArgs(
@@ -94,6 +96,7 @@ condor = PersonalCondor(
         tarball_sha256=settings.tarball_sha256,
         collector_port=settings.collector_port,
         pool_password=settings.pool_password,
+        condor_dir=condor_dir.ready,
     ),
 )
 knobs = pulumi.Output.all(
@@ -113,6 +116,7 @@ client = AnnexClient(
         access_key_id=annex_user.access_key_id,
         secret_access_key=annex_user.secret_access_key,
         key_pair_private_key=key_pair.private_key_pem,
+        condor_dir=condor_dir.ready,
         condor_ready=condor.ready,
         aws_ready=[check_stacks],
     ),

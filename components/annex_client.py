@@ -10,6 +10,8 @@ from components.contract import ACCESS_KEY_FILE, KEY_PAIR_NAME, SECRET_KEY_FILE,
 from components.remote_step import Machine, Step, remote_step
 
 CONDOR_DIR = "~/.condor"
+# AWS takes seconds to accept a new access key; -check-setup is asked again for this long.
+NEW_KEY_WAIT_SECONDS = 90
 # HTCondor expands $ENV(HOME) itself, so the knobs hold absolute paths without us knowing $HOME.
 CONDOR_DIR_IN_CONFIG = "$ENV(HOME)/.condor"
 
@@ -66,6 +68,7 @@ class AnnexClientArgs:
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
     key_pair_private_key: pulumi.Input[str]
+    condor_dir: pulumi.Resource
     condor_ready: pulumi.Resource
     aws_ready: list[pulumi.Resource]
 
@@ -98,6 +101,7 @@ class AnnexClient(pulumi.ComponentResource):
                         "{0}\n{1}\n{2}", args.access_key_id, args.secret_access_key, args.key_pair_private_key
                     )
                 ),
+                depends_on=[args.condor_dir],
                 location=[key_pair_file],  # type: ignore[list-item]
             ),
             parent=self,
@@ -120,7 +124,11 @@ class AnnexClient(pulumi.ComponentResource):
             Step(
                 name=f"{name}-check-setup",
                 script="check_setup.sh",
-                values={"INSTALL_DIR": args.install_dir, "CHECK_SETUP_ARGS": region_args},
+                values={
+                    "INSTALL_DIR": args.install_dir,
+                    "CHECK_SETUP_ARGS": region_args,
+                    "KEY_WAIT": str(NEW_KEY_WAIT_SECONDS),
+                },
                 depends_on=[key_files, user_config, args.condor_ready, *args.aws_ready],
             ),
             parent=self,

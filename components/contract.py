@@ -30,7 +30,7 @@ OLDEST_SUPPORTED = (8, 7, 1)
 # condor_annex was withdrawn in 24.11; its wrapper needs IDTOKENS, which this program does not set up.
 FIRST_UNSUPPORTED = (24, 11, 0)
 
-VERSION_PATTERN = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{1,3})$")
+VERSION_PATTERN = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{1,3})")
 
 
 def bucket_config_objects(bucket_arn_or_name: str) -> str:
@@ -51,7 +51,7 @@ class CondorRelease:
 
     @property
     def parts(self) -> tuple[int, int, int]:
-        match = VERSION_PATTERN.match(self.version)
+        match = VERSION_PATTERN.fullmatch(self.version)
         if not match:
             raise ValueError(f"not an HTCondor version: {self.version!r}")
         major, minor, patch = (int(part) for part in match.groups())
@@ -90,11 +90,6 @@ class CondorRelease:
         if self.uses_make_personal_from_tarball:
             return "config.d/50-condor-annex"
         return "condor_annex.config"
-
-    @property
-    def store_cred_reads_whole_stdin(self) -> bool:
-        """9.0+ `-i -` reads all of stdin; 8.7.x's prompt reads one line from it."""
-        return self.parts >= (9, 0, 0)
 
     @property
     def default_tarball_url(self) -> str:

@@ -13,6 +13,8 @@ from components.remote_step import Machine, Step, remote_step
 POOL_PASSWORD_FILE = "$(LOCAL_DIR)/condor_pool_password"  # noqa: S105 - a path, not a secret
 START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
+# A real 24.0.23 runs the guide's test job within seconds of condor_reschedule.
+JOB_TIMEOUT_SECONDS = 60
 
 
 def condor_config_text(collector_port: int) -> str:
@@ -48,6 +50,7 @@ class PersonalCondorArgs:
     tarball_sha256: str | None
     collector_port: int
     pool_password: pulumi.Input[str]
+    condor_dir: pulumi.Resource
 
 
 class PersonalCondor(pulumi.ComponentResource):
@@ -77,6 +80,7 @@ class PersonalCondor(pulumi.ComponentResource):
                     "TARBALL_SHA256": args.tarball_sha256 or "",
                     "INSTALLER": installer,
                 },
+                depends_on=[args.condor_dir],
                 location=[args.install_dir],
             ),
             parent=self,
@@ -98,18 +102,14 @@ class PersonalCondor(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        # 8.7.x reads one line; 9.0+ takes every byte of stdin, so no trailing newline there.
-        line_end = "" if release.store_cred_reads_whole_stdin else "\n"
         store_password = remote_step(
             args.machine,
             Step(
                 name=f"{name}-pool-password",
                 script="pool_password.sh",
-                values={
-                    **install_values,
-                    "STORE_CRED_READS_WHOLE_STDIN": "yes" if release.store_cred_reads_whole_stdin else "no",
-                },
-                stdin=pulumi.Output.secret(pulumi.Output.concat(args.pool_password, line_end)),
+                values=install_values,
+                # condor_store_cred's prompt reads up to the newline in every version.
+                stdin=pulumi.Output.secret(pulumi.Output.concat(args.pool_password, "\n")),
                 depends_on=[configure],
                 location=[args.install_dir],
             ),
@@ -130,6 +130,7 @@ class PersonalCondor(pulumi.ComponentResource):
                 values={
                     **install_values,
                     "START_TIMEOUT": str(START_TIMEOUT_SECONDS),
+                    "JOB_TIMEOUT": str(JOB_TIMEOUT_SECONDS),
                     "RESTART_REASON": restart_reason,
                 },
                 depends_on=[store_password],

@@ -77,7 +77,8 @@ class Step:
 
 def remote_step(machine: Machine, step: Step, parent: pulumi.Resource) -> command.remote.Command:
     carries_secret = step.stdin is not None
-    values = pulumi.Output.all(**step.values)
+    # Output.all of no values resolves to a list, not a mapping.
+    values = pulumi.Output.all(**step.values) if step.values else pulumi.Output.from_input({})
     return command.remote.Command(
         step.name,
         connection=machine.connection(),

@@ -33,7 +33,7 @@ HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-
 PRIVATE_KEY = re.compile(r"^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\n.+\n-----END ([A-Z]+ )?PRIVATE KEY-----\n?$", re.S)
 AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
     1,
@@ -59,7 +59,8 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
-MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH
+MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ConfigError(ValueError):
@@ -107,7 +108,7 @@ class _Reader:
         value = self.config.get(key)
         if value is None:
             return default
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             self.fail(key, value, accepted, secret)
             return default
         return value
@@ -122,7 +123,7 @@ class _Reader:
         raw = self.config.get(key)
         if raw is None:
             return default
-        if not re.fullmatch(r"\d{1,5}", raw.strip()) or not lowest <= int(raw) <= 65535:
+        if not re.fullmatch(r"[0-9]{1,5}", raw) or not lowest <= int(raw) <= 65535:
             self.fail(key, raw, f"a whole number from {lowest} to 65535")
             return default
         return int(raw)
@@ -157,7 +158,7 @@ class _Reader:
 def _check_version(reader: _Reader, version: str) -> CondorRelease:
     lowest = ".".join(map(str, OLDEST_SUPPORTED))
     highest = ".".join(map(str, FIRST_UNSUPPORTED))
-    if not VERSION_PATTERN.match(version):
+    if not VERSION_PATTERN.fullmatch(version):
         reader.fail("condorVersion", version, "an HTCondor version such as 24.0.24 or 8.7.3")
         return CondorRelease(DEFAULT_CONDOR_VERSION)
     release = CondorRelease(version)
@@ -190,7 +191,7 @@ def read_settings(
     if region is None:
         reader.problems.append("aws:region is required: the AWS region for the annex, such as us-east-1")
         region = ""
-    elif not REGION.match(region):
+    elif not REGION.fullmatch(region):
         reader.problems.append(f"aws:region = {region!r}: an AWS region name such as us-east-1")
 
     host = reader.required(
@@ -234,8 +235,9 @@ def read_settings(
         reader.problems.append(
             f"{PROJECT}:poolPassword is required: set it with `pulumi config set --secret poolPassword`"
         )
-    elif "\n" in pool_password or "\r" in pool_password or "\0" in pool_password:
-        reader.fail("poolPassword", pool_password, "one line of text (no newline or NUL)", secret=True)
+    elif CONTROL_CHARACTER.search(pool_password):
+        # condor_store_cred's prompt ends at a newline, aborts at ^C and treats backspace as an edit.
+        reader.fail("poolPassword", pool_password, "one line of printable text (no control characters)", secret=True)
     elif len(pool_password.encode()) > MAX_POOL_PASSWORD:
         reader.fail(
             "poolPassword", pool_password, f"at most {MAX_POOL_PASSWORD} bytes (condor_store_cred's limit)", secret=True
@@ -248,7 +250,7 @@ def read_settings(
     retention_raw = reader.config.get("logRetentionDays")
     retention = 14
     if retention_raw is not None:
-        if retention_raw.isdigit() and int(retention_raw) in LOG_RETENTION_DAYS:
+        if re.fullmatch(r"[0-9]{1,4}", retention_raw) and int(retention_raw) in LOG_RETENTION_DAYS:
             retention = int(retention_raw)
         else:
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")

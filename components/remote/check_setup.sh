@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
 # Step 7: the user's own `condor_annex -check-setup`, which must end "Your setup looks OK".
-# Values (rendered header): INSTALL_DIR CHECK_SETUP_ARGS
+# Values (rendered header): INSTALL_DIR CHECK_SETUP_ARGS KEY_WAIT
 set -euo pipefail
 
-ANNEX_LOGS="AnnexLog AnnexGahpLog AnnexAuditLog"
+# What AWS answers, for a while, to an access key made moments ago.
+UNKNOWN_KEY='InvalidClientTokenId|SignatureDoesNotMatch|AuthFailure|The security token included in the request is invalid'
+
+check_setup() {
+  # shellcheck disable=SC2086 # CHECK_SETUP_ARGS is a list of plain words we rendered.
+  condor_annex -check-setup $CHECK_SETUP_ARGS 2>&1
+}
 
 create() {
   use_condor
-  local output
-  # shellcheck disable=SC2086 # CHECK_SETUP_ARGS is a list of plain words we rendered.
-  output=$(condor_annex -check-setup $CHECK_SETUP_ARGS 2>&1) || die "condor_annex -check-setup failed: $output"
-  grep -q "Your setup looks OK" <<<"$output" || die "condor_annex -check-setup did not pass: $output"
-  log "$output"
-}
-
-# condor_annex writes its logs into ~/.condor; they are ours only if we made the directory.
-delete() {
-  local log_file
-  [ -f "$HOME/.condor/.created-by-condor-annex" ] || return 0
-  for log_file in $ANNEX_LOGS; do
-    rm -f "$HOME/.condor/$log_file"
+  local output waited=0
+  # It can exit 0 when a check fails: judge it by its words, not its status.
+  until output=$(check_setup) && grep -q "Your setup looks OK" <<<"$output"; do
+    if ! grep -Eq "$UNKNOWN_KEY" <<<"$output"; then
+      die "condor_annex -check-setup did not pass: $output"
+    fi
+    if [ "$waited" -ge "$KEY_WAIT" ]; then
+      die "AWS still refuses the annex user's new access key after ${KEY_WAIT}s: $output"
+    fi
+    log "AWS does not know the new access key yet (it takes a few seconds to spread); asking again in 5s"
+    sleep 5
+    waited=$((waited + 5))
   done
+  # Its security probe only warns; a pool whose PASSWORD setup does not work must not pass here.
+  if grep -q "Checking security configuration" <<<"$output" \
+    && ! grep -q "Checking security configuration\.\.\. OK\." <<<"$output"; then
+    die "condor_annex -check-setup found the pool's security configuration broken: $output"
+  fi
+  log "$output"
 }
 
 case "$1" in
   create) create ;;
-  delete) delete ;;
+  # What condor_annex writes into ~/.condor is removed by the condor-dir step, which runs last.
+  delete) : ;;
   *) die "unknown action '$1'" ;;
 esac

@@ -5,16 +5,9 @@
 set -euo pipefail
 
 CONDOR_DIR="$HOME/.condor"
-# Left behind only when we made ~/.condor, so destroy knows it may remove the directory.
-CREATED_MARK="$CONDOR_DIR/.created-by-condor-annex"
 
 create() {
-  # A ~/.condor the user already had keeps its mode: destroy must leave it as it was, and the
-  # key files themselves are 0600 either way.
-  if [ ! -d "$CONDOR_DIR" ]; then
-    mkdir -m 700 "$CONDOR_DIR"
-    : >"$CREATED_MARK"
-  fi
+  [ -d "$CONDOR_DIR" ] || die "$CONDOR_DIR is missing (the condor-dir step makes it)"
   local access_key secret_key
   IFS= read -r access_key || die "stdin ended before the access key id"
   IFS= read -r secret_key || die "stdin ended before the secret key"
@@ -28,10 +21,6 @@ create() {
 
 delete() {
   rm -f "$CONDOR_DIR/$ACCESS_KEY_FILE" "$CONDOR_DIR/$SECRET_KEY_FILE" "$CONDOR_DIR/$KEY_PAIR_FILE"
-  if [ -f "$CREATED_MARK" ]; then
-    rm -f "$CREATED_MARK"
-    rmdir "$CONDOR_DIR" 2>/dev/null || log "left $CONDOR_DIR: it holds files that are not ours"
-  fi
 }
 
 case "$1" in

@@ -18,6 +18,8 @@ atomic_write() {
 
 BEGIN_MARK="# BEGIN condor-annex (managed by Pulumi: edits inside this block are overwritten)"
 END_MARK="# END condor-annex"
+# Inside our block when the file did not exist before us: only then may destroy remove the file.
+CREATED_LINE="# condor-annex created this file; destroy removes it if nothing else is left in it"
 
 # Print a file without our managed block, so the user's own lines pass through untouched.
 without_block() {
@@ -32,20 +34,22 @@ without_block() {
 # Replace (never append a second) our block in a file the user may also edit; a file the user
 # already had keeps its mode.
 put_block() {
-  local target=$1 block=$2 mode=$3
+  local target=$1 block=$2 mode=$3 created=""
+  if [ ! -f "$target" ] || grep -qxF "$CREATED_LINE" "$target"; then created="$CREATED_LINE"$'\n'; fi
   [ -f "$target" ] && mode=$(stat -c %a "$target")
-  { without_block "$target"; printf '%s\n%s\n%s\n' "$BEGIN_MARK" "$block" "$END_MARK"; } | atomic_write "$target" "$mode"
+  { without_block "$target"; printf '%s\n%s%s\n%s\n' "$BEGIN_MARK" "$created" "$block" "$END_MARK"; } \
+    | atomic_write "$target" "$mode"
 }
 
-# Remove our block; remove the file too when nothing of the user's is left in it.
+# Remove our block. A file we created goes when nothing else is left in it; a file the user (or
+# an installer) had goes back to what it held, even when that was nothing.
 drop_block() {
-  local target=$1 rest
+  local target=$1
   [ -f "$target" ] || return 0
-  rest=$(without_block "$target")
-  if [ -z "${rest//[[:space:]]/}" ]; then
+  if grep -qxF "$CREATED_LINE" "$target" && [ -z "$(without_block "$target" | tr -d '[:space:]')" ]; then
     rm -f "$target"
   else
-    printf '%s\n' "$rest" | atomic_write "$target" "$(stat -c %a "$target")"
+    without_block "$target" | atomic_write "$target" "$(stat -c %a "$target")"
   fi
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Step 3: store the pool password with condor_store_cred; it arrives on stdin and nowhere else.
-# Values (rendered header): INSTALL_DIR STORE_CRED_READS_WHOLE_STDIN
+# stdin: the password and one newline.
+# Values (rendered header): INSTALL_DIR
 set -euo pipefail
 
 create() {
@@ -10,13 +11,10 @@ create() {
   # Write beside the target and rename, so a failure never leaves a truncated password file.
   local staged="$password_file.new"
   rm -f "$staged"
-  if [ "$STORE_CRED_READS_WHOLE_STDIN" = yes ]; then
-    # 9.0+: `-i -` reads all of stdin as the password (the caller sends no trailing newline).
-    output=$(condor_store_cred add -c -f "$staged" -i - 2>&1) || { rm -f "$staged"; die "condor_store_cred failed: $output"; }
-  else
-    # 8.7.x: without -p, the password prompt reads one line from stdin.
-    output=$(condor_store_cred -c add -f "$staged" 2>&1) || { rm -f "$staged"; die "condor_store_cred failed: $output"; }
-  fi
+  # The prompt form is the one every version reads the same way: up to the newline, from a stdin
+  # that is not a terminal. `-i -` is ignored with -f up to 10.7, and from 10.8 it would keep the
+  # newline as part of the password.
+  output=$(condor_store_cred -c add -f "$staged" 2>&1) || { rm -f "$staged"; die "condor_store_cred failed: $output"; }
   [ -s "$staged" ] || { rm -f "$staged"; die "condor_store_cred wrote no password file: $output"; }
   chmod 600 "$staged"
   mv -f "$staged" "$password_file"

@@ -1,17 +1,10 @@
 #!/usr/bin/env bash
-# Step 4: start condor_master (or restart it onto new settings), then check it as the guide does.
-# Values (rendered header): INSTALL_DIR START_TIMEOUT STOP_TIMEOUT RESTART_REASON
+# Step 4: start condor_master (or restart it onto new settings), then check it as the guide does:
+# the daemons answer, and a job runs to completion.
+# Values (rendered header): INSTALL_DIR START_TIMEOUT STOP_TIMEOUT JOB_TIMEOUT RESTART_REASON
 set -euo pipefail
 
 REQUIRED_TYPES="DaemonMaster Collector Negotiator Scheduler Machine"
-
-missing_types() {
-  local present=$1 missing="" kind
-  for kind in $REQUIRED_TYPES; do
-    grep -qx "$kind" <<<"$present" || missing="$missing $kind"
-  done
-  printf '%s' "${missing# }"
-}
 
 master_log_tail() {
   tail -n 5 "$(condor_config_val LOG)/MasterLog" 2>/dev/null | tr '\n' ' ' || true
@@ -27,9 +20,70 @@ wait_for_master() {
   done
 }
 
+# The required daemon types with no ad from a daemon started at or after $1 (epoch seconds):
+# the collector keeps the ads of the daemons before a restart for a while.
+missing_fresh_types() {
+  local since=$1 ads=$2 missing="" kind
+  for kind in $REQUIRED_TYPES; do
+    awk -v kind="$kind" -v since="$since" '$1 == kind && $2 ~ /^[0-9]+$/ && $2 >= since { found = 1 } END { exit !found }' \
+      <<<"$ads" || missing="$missing $kind"
+  done
+  printf '%s' "${missing# }"
+}
+
+# Wait, within START_TIMEOUT, until every daemon started after $1 has reported and the schedd answers.
+wait_for_daemons() {
+  local since=$1 pid=$2 waited=0 ads="" missing=$REQUIRED_TYPES queue=""
+  while :; do
+    if ads=$(condor_status -any -af MyType DaemonStartTime 2>&1); then
+      missing=$(missing_fresh_types "$since" "$ads")
+      if [ -z "$missing" ]; then
+        queue=$(condor_q 2>&1) && return 0
+        missing="a schedd that answers condor_q ($queue)"
+      fi
+    fi
+    # A master that died will not come up however long we wait.
+    kill -0 "$pid" 2>/dev/null \
+      || die "condor_master (pid $pid) exited after it started; missing: $missing. MasterLog ends: $(master_log_tail)"
+    if [ "$waited" -ge "$START_TIMEOUT" ]; then
+      die "HTCondor did not come up within ${START_TIMEOUT}s; missing: ${missing:-unknown}. condor_status said: $ads. MasterLog ends: $(master_log_tail)"
+    fi
+    sleep 2
+    waited=$((waited + 2))
+    [ $((waited % 10)) -eq 0 ] && log "waiting for HTCondor (${waited}s): missing $missing"
+  done
+}
+
+# The guide's own test: a job that runs to completion proves negotiator, schedd and startd work
+# together under the pool-password settings. Nothing of it stays in the queue.
+run_test_job() {
+  local work cluster output waited=0 status=""
+  work=$(mktemp -d "$INSTALL_DIR/local/.test-job.XXXXXX")
+  printf 'executable = /bin/true\nuniverse = vanilla\nlog = %s/job.log\nqueue\n' "$work" >"$work/job.sub"
+  output=$(cd "$work" && condor_submit job.sub 2>&1) || { rm -rf "$work"; die "condor_submit failed: $output"; }
+  cluster=$(sed -n 's/.*submitted to cluster \([0-9][0-9]*\)\..*/\1/p' <<<"$output")
+  [ -n "$cluster" ] || { rm -rf "$work"; die "condor_submit said no cluster: $output"; }
+  log "submitted test job $cluster.0 (/bin/true); waiting up to ${JOB_TIMEOUT}s for it to complete"
+  condor_reschedule >/dev/null 2>&1 || true
+  until status=$(condor_history "$cluster" -limit 1 -af JobStatus 2>/dev/null) && [ "$status" = 4 ]; do
+    if [ "$waited" -ge "$JOB_TIMEOUT" ]; then
+      output=$(condor_q -better-analyze "$cluster" 2>&1 || true)
+      condor_rm "$cluster" >/dev/null 2>&1 || true
+      rm -rf "$work"
+      die "the test job $cluster.0 did not complete within ${JOB_TIMEOUT}s. condor_q -better-analyze says: $output"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+    [ $((waited % 10)) -eq 0 ] && log "waiting for test job $cluster.0 (${waited}s)"
+  done
+  rm -rf "$work"
+  log "test job $cluster.0 completed in about ${waited}s"
+}
+
 create() {
   use_condor
-  local pid
+  local pid since
+  since=$(date +%s)
   if pid=$(master_pid); then
     log "restarting condor_master (pid $pid): $RESTART_REASON"
     condor_restart >&2 || die "condor_restart failed"
@@ -38,28 +92,9 @@ create() {
     condor_master -pidfile "$(master_pid_file)" >&2 || die "condor_master would not start"
     pid=$(wait_for_master) || die "condor_master exited as it started. MasterLog ends: $(master_log_tail)"
   fi
-
-  # condor_master returns before its daemons answer: poll, within a bound.
-  local waited=0 present="" missing=$REQUIRED_TYPES
-  while :; do
-    if present=$(condor_status -any -af MyType 2>&1); then
-      missing=$(missing_types "$present")
-      [ -z "$missing" ] && break
-    fi
-    # A master that died will not come up however long we wait.
-    kill -0 "$pid" 2>/dev/null \
-      || die "condor_master (pid $pid) exited after it started; missing: $missing. MasterLog ends: $(master_log_tail)"
-    if [ "$waited" -ge "$START_TIMEOUT" ]; then
-      die "HTCondor did not come up within ${START_TIMEOUT}s; missing: ${missing:-unknown}. condor_status said: $present. MasterLog ends: $(master_log_tail)"
-    fi
-    sleep 2
-    waited=$((waited + 2))
-    [ $((waited % 10)) -eq 0 ] && log "waiting for HTCondor (${waited}s): missing $missing"
-  done
-
-  local queue
-  queue=$(condor_q 2>&1) || die "condor_q failed: $queue"
-  log "HTCondor is up: $(tr '\n' ' ' <<<"$present")"
+  wait_for_daemons "$since" "$pid"
+  log "HTCondor is up: every daemon reported after $(date -u -d "@$since" +%H:%M:%S) and the schedd answers"
+  run_test_job
 }
 
 delete() {

@@ -9,6 +9,7 @@ import pytest
 from tests.harness import BASE_CONFIG, run_program
 
 STEPS = [
+    "condor-dir",
     "personal-condor-install",
     "personal-condor-configure",
     "personal-condor-pool-password",
@@ -87,11 +88,13 @@ def test_secret_steps_stay_quiet_and_use_stdin():
     password = BASE_CONFIG["condor-annex:poolPassword"]
     store = program.named("personal-condor-pool-password")
     assert "stdin" in store.secret_inputs
-    assert store.inputs["stdin"] == password, "24.x reads all of stdin: no trailing newline"
     assert store.inputs["logging"] == "none"
     assert "stderr" in store.additional_secret_outputs
-    old = run_program({"condor-annex:condorVersion": "8.7.3"}).named("personal-condor-pool-password")
-    assert old.inputs["stdin"] == password + "\n", "8.7.x reads one line"
+    # What each version then stores is decoded and compared in tests/e2e/test_machine.py.
+    for version in ("24.0.24", "10.0.9", "8.7.3"):
+        step = run_program({"condor-annex:condorVersion": version}).named("personal-condor-pool-password")
+        assert 'condor_store_cred -c add -f "$staged" 2>&1' in step.inputs["create"], version
+        assert step.inputs["stdin"] == password + "\n", f"{version}: the prompt reads up to a newline"
     keys = program.named("annex-client-key-files")
     assert "stdin" in keys.secret_inputs and keys.inputs["logging"] == "none"
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
-from tests.e2e.release import build_release, copy_bindings
+from tests.e2e.release import StandinFiles, build_release, copy_bindings
 
 PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
-VERSIONS = ["24.0.24", "8.7.3"]
+# One release of each line whose tools behave differently for us: 8.7 (condor_install, unprefixed
+# knobs), 9.0-10.7 (condor_store_cred ignores -i with -f), and 24.0 (the default).
+VERSIONS = ["24.0.24", "10.0.9", "8.7.3"]
 # Served again under /big with 8 MiB more: a download that takes long enough to cut half-way.
 VERSION_TO_CUT = "24.0.24"
+ALL_STACKS = [
+    "HTCondorAnnex-ConfigurationBucket",
+    "HTCondorAnnex-LambdaFunctions",
+    "HTCondorAnnex-InstanceProfile",
+    "HTCondorAnnex-SecurityGroup",
+]
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +37,20 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bindings(workdir: Path) -> str:
-    return copy_bindings(workdir / "bindings")
+def standin_files(workdir: Path) -> StandinFiles:
+    files = StandinFiles(
+        bindings=copy_bindings(workdir / "bindings"),
+        argv_log=workdir / "argv.log",
+        aws_state=workdir / "aws-state.json",
+    )
+    files.argv_log.touch()
+    files.argv_log.chmod(0o666)  # every tool the SSH user runs appends to it
+    return files
+
+
+@pytest.fixture(scope="session")
+def bindings(standin_files: StandinFiles) -> str:
+    return standin_files.bindings
 
 
 @pytest.fixture(scope="session")
@@ -41,23 +62,37 @@ def machine(workdir: Path) -> Iterator[Machine]:
 
 
 @pytest.fixture(scope="session")
-def tarballs(bindings: str) -> TarballServer:
+def tarballs(standin_files: StandinFiles) -> TarballServer:
     server = TarballServer()
     for version in VERSIONS:
         name = f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
-        server.files[name] = build_release(version, PLATFORM_OF_THIS_MACHINE, bindings)
-        server.files[f"/broken{name}"] = build_release(version, PLATFORM_OF_THIS_MACHINE, bindings, master_starts=False)
-        server.files[f"/crashing{name}"] = build_release(
-            version, PLATFORM_OF_THIS_MACHINE, bindings, master_crashes=True
+        server.files[name] = build_release(version, PLATFORM_OF_THIS_MACHINE, standin_files)
+        server.files[f"/broken{name}"] = build_release(
+            version, PLATFORM_OF_THIS_MACHINE, standin_files, master_starts=False
         )
+        server.files[f"/crashing{name}"] = build_release(
+            version, PLATFORM_OF_THIS_MACHINE, standin_files, master_crashes=True
+        )
+    name = f"/condor-24.0.24-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
+    server.files[f"/unmatched{name}"] = build_release(
+        "24.0.24", PLATFORM_OF_THIS_MACHINE, standin_files, never_matches=True
+    )
     big = f"/condor-{VERSION_TO_CUT}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
-    server.files[f"/big{big}"] = build_release(VERSION_TO_CUT, PLATFORM_OF_THIS_MACHINE, bindings, padding=8 << 20)
+    server.files[f"/big{big}"] = build_release(VERSION_TO_CUT, PLATFORM_OF_THIS_MACHINE, standin_files, padding=8 << 20)
     server.start()
     return server
 
 
+def write_aws_state(files: StandinFiles, stacks: list[str] = ALL_STACKS, key_known_from: float = 0) -> None:
+    """What the stand-in's -check-setup finds in AWS: these stacks, and the key known from then on."""
+    files.aws_state.write_text(json.dumps({"stacks": stacks, "key_known_from": key_known_from}))
+    files.aws_state.chmod(0o644)
+
+
 @pytest.fixture
-def fresh_home(machine: Machine) -> Iterator[Path]:
+def fresh_home(machine: Machine, standin_files: StandinFiles) -> Iterator[Path]:
     reset_home(machine)
+    write_aws_state(standin_files)
+    standin_files.argv_log.write_text("")
     yield machine.home
     reset_home(machine)

@@ -103,8 +103,13 @@ def reset_home(machine: Machine) -> None:
     shutil.copytree("/etc/skel", machine.home)
     subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(machine.home)], check=True)
     machine.home.chmod(0o750)
-    for lock in Path("/tmp").glob("condor-lock.*"):
+    for lock in lock_dirs():
         shutil.rmtree(lock, ignore_errors=True)
+
+
+def lock_dirs() -> list[Path]:
+    """The LOCK directories HTCondor installs make under /tmp (condor-lock-X 9.0+, condor-lock.X 8.7)."""
+    return list(Path("/tmp").glob("condor-lock*"))
 
 
 def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
@@ -252,8 +257,14 @@ class TarballServer:
         return hashlib.sha256(body).hexdigest()
 
 
-# Written by HTCondor itself while it runs; they are ours only inside the install directory.
-VOLATILE = {".condor/AnnexLog", ".condor/AnnexGahpLog", ".condor/AnnexAuditLog"}
+# Appended to by HTCondor's tools each time a step runs them: a re-run of every step grows them.
+GROWS_ON_EVERY_RUN = {
+    ".condor/AnnexLog",
+    ".condor/AnnexGahpLog",
+    ".condor/AnnexAuditLog",
+    ".condor/AnnexCommand.state",
+    ".condor/known_hosts",
+}
 
 
 def snapshot(home: Path, skip: set[str] = frozenset()) -> dict[str, tuple[int, str]]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shutil
 import subprocess
 import sysconfig
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 STANDIN = Path(__file__).resolve().parent / "standin" / "condor_tool.py"
@@ -18,6 +18,10 @@ TOOLS = [
     "condor_off",
     "condor_status",
     "condor_q",
+    "condor_submit",
+    "condor_reschedule",
+    "condor_rm",
+    "condor_history",
     "condor_store_cred",
     "condor_annex",
 ]
@@ -37,24 +41,40 @@ def copy_bindings(target: Path) -> str:
     return str(target)
 
 
+@dataclass(frozen=True)
+class StandinFiles:
+    """Where every stand-in release writes the argv of each tool run, and reads what AWS holds."""
+
+    bindings: str
+    argv_log: Path
+    aws_state: Path
+
+
 def build_release(
     version: str,
     platform: str,
-    bindings: str,
+    files_of: StandinFiles,
     master_starts: bool = True,
     master_crashes: bool = False,
+    never_matches: bool = False,
     padding: int = 0,
 ) -> bytes:
     """A gzipped tarball named like the real ones: condor-<version>-<platform>-stripped/...
 
     `master_starts=False`: condor_master fails at once; `master_crashes`: it starts, then dies;
+    `never_matches`: the negotiator matches no job to a slot;
     `padding`: that many incompressible bytes more, for a download long enough to cut half-way.
     """
     top = f"condor-{version}-{platform}-stripped"
     modern = tuple(int(part) for part in version.split(".")) >= (9, 0, 0)
     files: dict[str, tuple[bytes, int]] = {
         "lib/standin/condor_tool.py": (
-            STANDIN.read_text().replace("@VERSION@", version).replace("@BINDINGS@", bindings).encode(),
+            STANDIN.read_text()
+            .replace("@VERSION@", version)
+            .replace("@BINDINGS@", files_of.bindings)
+            .replace("@ARGV_LOG@", str(files_of.argv_log))
+            .replace("@AWS_STATE@", str(files_of.aws_state))
+            .encode(),
             0o644,
         ),
         "sbin/condor_master": (
@@ -67,6 +87,8 @@ def build_release(
     files.update({f"bin/{tool}": (wrapper(tool, "/.."), 0o755) for tool in TOOLS})
     if master_crashes:
         files["lib/standin/crashes"] = (b"", 0o644)
+    if never_matches:
+        files["lib/standin/never-matches"] = (b"", 0o644)
     if padding:
         files["lib/standin/padding"] = (os.urandom(padding), 0o644)
     if modern:
@@ -88,7 +110,6 @@ def build_release(
 
 
 def stored_password(password_file: Path) -> bytes:
-    """What the stand-in condor_store_cred stored, unscrambled with the stand-in's own key."""
-    key = re.search(r'^SCRAMBLE_KEY = b"([^"]+)"$', STANDIN.read_text(), re.M).group(1).encode()  # type: ignore[union-attr]
-    data = password_file.read_bytes()
-    return bytes(byte ^ key[index % len(key)] for index, byte in enumerate(data))
+    """A pool password file decoded as HTCondor writes it: XORed with DE AD BE EF, no trailing NUL."""
+    key = bytes([0xDE, 0xAD, 0xBE, 0xEF])
+    return bytes(byte ^ key[index % len(key)] for index, byte in enumerate(password_file.read_bytes()))

@@ -30,9 +30,16 @@ def steps(program: Program) -> list[Registration]:
     return ordered
 
 
-def up(machine: Machine, program: Program) -> dict[str, Result]:
+def step_named(program: Program, name: str) -> Registration:
+    return next(step for step in steps(program) if step.name == name)
+
+
+def up(machine: Machine, program: Program, stop_before: str | None = None) -> dict[str, Result]:
+    """Run every step's create in order (up to, not including, `stop_before`)."""
     results = {}
     for step in steps(program):
+        if step.name == stop_before:
+            break
         result = machine.run(step.inputs["create"], step.inputs.get("stdin"), step.inputs["connection"])
         results[step.name] = result
         if result.status != 0:
@@ -48,10 +55,10 @@ def destroy(machine: Machine, program: Program) -> None:
 
 
 def program_for(
-    machine: Machine, tarballs: TarballServer, version: str, prefix: str = "", **extra: str
+    machine: Machine, tarballs: TarballServer, version: str, prefix: str = "", port: int | None = None, **extra: str
 ) -> tuple[Program, int]:
-    """The program configured for this machine and a free collector port (returned too)."""
-    port = free_port()
+    """The program configured for this machine and a collector port, free unless given (returned too)."""
+    port = port or free_port()
     config = {
         "condor-annex:host": "127.0.0.1",
         "condor-annex:sshPort": str(machine.port),

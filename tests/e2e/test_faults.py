@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT
-from tests.e2e.machine import VOLATILE, LatePort, Machine, Stall, TarballServer, master_running, snapshot
+from tests.e2e.machine import LatePort, Machine, Stall, TarballServer, master_running, snapshot
 from tests.e2e.replay import StepFailedError, destroy, program_for, up
 
 VERSION = "24.0.24"
@@ -152,4 +152,4 @@ def test_master_that_dies_after_starting_fails_the_start_step_at_once(
     assert "died due to signal 11" in message and "EXITING WITH STATUS 4" in message, "MasterLog's last words"
     assert "did not come up within" not in message, "it waited out the start timeout for a dead master"
     destroy(machine, program)
-    assert snapshot(fresh_home, VOLATILE) == before
+    assert snapshot(fresh_home) == before

@@ -2,36 +2,69 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE
-from tests.e2e.machine import VOLATILE, Machine, TarballServer, master_running, read_config, snapshot
-from tests.e2e.replay import StepFailedError, destroy, program_for, up
-from tests.harness import BASE_CONFIG
+from components.contract import CondorRelease
+from components.personal_condor import condor_config_text
+from tests.e2e.conftest import ALL_STACKS, PLATFORM_OF_THIS_MACHINE, VERSIONS, write_aws_state
+from tests.e2e.machine import (
+    GROWS_ON_EVERY_RUN,
+    Machine,
+    TarballServer,
+    lock_dirs,
+    master_running,
+    read_config,
+    snapshot,
+)
+from tests.e2e.release import StandinFiles, stored_password
+from tests.e2e.replay import StepFailedError, destroy, program_for, step_named, up
+from tests.harness import BASE_CONFIG, SENTINEL_KEY_PAIR_PEM, SENTINEL_SECRET_KEY, sentinels
 
 PASSWORD = BASE_CONFIG["condor-annex:poolPassword"]
 
 
-@pytest.mark.parametrize("version", ["24.0.24", "8.7.3"])
-def test_up_rerun_and_destroy(machine: Machine, tarballs: TarballServer, bindings: str, fresh_home: Path, version: str):
+def tool_runs(files: StandinFiles) -> list[list[str]]:
+    """The argv of every HTCondor tool our steps ran, as the stand-in recorded them."""
+    return [json.loads(line) for line in files.argv_log.read_text().splitlines()]
+
+
+def assert_no_secret_in_argv(files: StandinFiles) -> None:
+    runs = tool_runs(files)
+    assert any(run[0] == "condor_store_cred" for run in runs), "the stand-in recorded no condor_store_cred run"
+    for run in runs:
+        for secret in sentinels():
+            assert secret not in " ".join(run), f"a secret is on the command line of {run[0]}"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_up_rerun_and_destroy(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path, version: str
+):
     before = snapshot(fresh_home)
     program, port = program_for(machine, tarballs, version)
     sessions = machine.sessions
     results = up(machine, program)
-    assert machine.sessions - sessions == 7, "one SSH session per step"
+    assert machine.sessions - sessions == 8, "one SSH session per step"
     assert f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz" in tarballs.requests
     assert "not verified" in results["personal-condor-install"].stderr, "an unpinned tarball must be called out"
-    assert "Your setup looks OK" in results["annex-client-check-setup"].stderr
+    check_log = results["annex-client-check-setup"].stderr
+    assert "Your setup looks OK" in check_log
+    if version != "8.7.3":
+        assert "Checking security configuration... OK." in check_log
+    assert "completed in about" in results["personal-condor-start"].stderr, "the guide's test job did not run"
 
     install_dir = fresh_home / f"condor-{version}"
-    region_prefix = "" if version == "8.7.3" else "us_east_1."
+    release = CondorRelease(version)
+    region_prefix = "us_east_1." if release.region_prefixed_knobs else ""
     values = read_config(
         machine,
-        bindings,
+        standin_files.bindings,
         install_dir,
         [
             "COLLECTOR_HOST",
@@ -51,35 +84,69 @@ def test_up_rerun_and_destroy(machine: Machine, tarballs: TarballServer, binding
     assert values["ALLOW_DAEMON"] == "condor_pool@*"
     assert values[f"{region_prefix}ANNEX_DEFAULT_S3_BUCKET"] == program.outputs["bucketName"].value
     assert values[f"{region_prefix}ANNEX_DEFAULT_SECRET_KEY_FILE"] == f"{fresh_home}/.condor/privateKeyFile"
-    if version != "8.7.3":
+    if release.writes_region_knob:
         assert values["ANNEX_DEFAULT_AWS_REGION"] == "us-east-1"
 
+    # Every file we write, by content as well as by mode.
     condor_dir = fresh_home / ".condor"
-    pem = "HTCondorAnnex-KeyPair.pem" if version == "8.7.3" else "HTCondorAnnex-KeyPair.us-east-1.pem"
+    pem = "HTCondorAnnex-KeyPair.us-east-1.pem" if release.region_prefixed_knobs else "HTCondorAnnex-KeyPair.pem"
     assert stat.S_IMODE(condor_dir.stat().st_mode) == 0o700
     for name in ("publicKeyFile", "privateKeyFile", pem):
         assert stat.S_IMODE((condor_dir / name).stat().st_mode) == 0o600, name
-    assert (condor_dir / "privateKeyFile").read_text().strip() == "SENTINEL-aws-secret-key-7f3a"
-    password_file = install_dir / "local" / "condor_pool_password"
-    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-    assert PASSWORD.encode() not in password_file.read_bytes(), "the pool password file is stored in the clear"
+    assert (condor_dir / "publicKeyFile").read_text() == program.outputs["accessKeyId"].value + "\n"
+    assert (condor_dir / "privateKeyFile").read_text() == SENTINEL_SECRET_KEY + "\n"
+    assert (condor_dir / pem).read_text() == SENTINEL_KEY_PAIR_PEM
     user_config = (condor_dir / "user_config").read_text()
     assert user_config.count("# BEGIN condor-annex") == 1
-    # 8.7.3 has no region knob (the wheel's parser has a default for it, so read the file).
-    assert ("ANNEX_DEFAULT_AWS_REGION" in user_config) == (version != "8.7.3")
+    for name, value in program.outputs["userConfigKnobs"].value.items():
+        assert f"\n{name} = {value}\n" in user_config, name
+    assert ("ANNEX_DEFAULT_AWS_REGION" in user_config) == release.writes_region_knob
+    assert (install_dir / "local" / release.config_file).read_text() == condor_config_text(port) + "\n"
+    if version == "8.7.3":
+        local_config = (install_dir / "local" / "condor_config.local").read_text()
+        assert local_config.endswith("include : $(LOCAL_DIR)/condor_annex.config\n# END condor-annex\n")
+
+    # The pool password as HTCondor reads it back, byte for byte, on every version line.
+    password_file = install_dir / "local" / "condor_pool_password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert stored_password(password_file) == PASSWORD.encode()
+    assert_no_secret_in_argv(standin_files)
     assert master_running(machine)
 
-    after_first = snapshot(fresh_home, VOLATILE | {f"condor-{version}/local/log"})
+    queue = machine.run(f". {install_dir}/condor.sh && condor_q")
+    assert "Total for query: 0 jobs" in queue.stdout, f"the test job stayed in the queue: {queue.stdout}"
+
+    skip_on_rerun = GROWS_ON_EVERY_RUN | {f"condor-{version}/local/log", f"condor-{version}/local/spool"}
+    after_first = snapshot(fresh_home, skip_on_rerun)
     up(machine, program)
-    assert snapshot(fresh_home, VOLATILE | {f"condor-{version}/local/log"}) == after_first, "a re-run changed files"
+    assert snapshot(fresh_home, skip_on_rerun) == after_first, "a re-run changed files"
 
     destroy(machine, program)
     assert snapshot(fresh_home) == before, "destroy left the home different from before"
     assert not master_running(machine)
-    assert not list(Path("/tmp").glob("condor-lock.*")), "the LOCK directory outlived destroy"
+    assert not lock_dirs(), "the LOCK directory outlived destroy"
 
 
-def test_users_own_lines_and_condor_dir_survive(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+@pytest.mark.parametrize("version", ["24.0.24", "8.7.3"])
+def test_a_condor_dir_and_empty_user_config_the_user_had_come_back_byte_for_byte(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
+):
+    condor_dir = fresh_home / ".condor"
+    condor_dir.mkdir(mode=0o755)
+    (condor_dir / "user_config").write_bytes(b"")
+    (condor_dir / "notes").write_text("mine\n")
+    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(condor_dir)], check=True)
+    before = snapshot(fresh_home)
+    program, _ = program_for(machine, tarballs, version)
+    up(machine, program)
+    up(machine, program)
+    assert "# BEGIN condor-annex" in (condor_dir / "user_config").read_text()
+    destroy(machine, program)
+    assert snapshot(fresh_home) == before, "destroy did not put ~/.condor back as it was"
+    assert not lock_dirs()
+
+
+def test_users_own_lines_survive(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     condor_dir = fresh_home / ".condor"
     condor_dir.mkdir(mode=0o755)
     (condor_dir / "user_config").write_text("# mine\nMY_KNOB = 1\n")
@@ -90,8 +157,61 @@ def test_users_own_lines_and_condor_dir_survive(machine: Machine, tarballs: Tarb
     text = (condor_dir / "user_config").read_text()
     assert text.startswith("# mine\nMY_KNOB = 1\n") and "# BEGIN condor-annex" in text
     destroy(machine, program)
-    assert snapshot(fresh_home, VOLATILE) == {k: v for k, v in before.items() if k not in VOLATILE}
-    assert condor_dir.is_dir(), "destroy removed a ~/.condor the user had"
+    assert snapshot(fresh_home) == before
+
+
+def test_new_pool_password_restarts_onto_fresh_daemons(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    """After condor_restart the collector still lists the old daemons and the schedd is away for a
+    moment: verification must wait for daemons started after the restart, not pass on the old ones."""
+    program, port = program_for(machine, tarballs, "24.0.24")
+    up(machine, program)
+    rotated, _ = program_for(machine, tarballs, "24.0.24", poolPassword="a-rotated-pool-password", port=port)
+    assert rotated.changed_from(program) == ["personal-condor-pool-password", "personal-condor-start"]
+    for name in rotated.changed_from(program):
+        result = machine.run(step_named(rotated, name).inputs["create"], step_named(rotated, name).inputs.get("stdin"))
+        assert result.status == 0, result.stderr
+    assert "restarting condor_master" in result.stderr and "every daemon reported after" in result.stderr
+    password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
+    assert stored_password(password_file) == b"a-rotated-pool-password"
+    destroy(machine, rotated)
+
+
+def test_check_setup_failure_fails_up_with_its_own_words(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
+):
+    write_aws_state(standin_files, stacks=ALL_STACKS[:3])
+    program, _ = program_for(machine, tarballs, "24.0.24")
+    with pytest.raises(StepFailedError) as failed:
+        up(machine, program)
+    assert failed.value.step == "annex-client-check-setup"
+    assert "Missing security group." in failed.value.result.stderr
+    destroy(machine, program)
+
+
+def test_a_new_access_key_is_waited_for(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
+):
+    program, _ = program_for(machine, tarballs, "24.0.24")
+    up(machine, program, stop_before="annex-client-check-setup")
+    write_aws_state(standin_files, key_known_from=time.time() + 6)
+    check = step_named(program, "annex-client-check-setup")
+    result = machine.run(check.inputs["create"])
+    assert result.status == 0, result.stderr
+    assert "AWS does not know the new access key yet" in result.stderr
+    assert "Your setup looks OK" in result.stderr
+    destroy(machine, program)
+
+
+def test_a_broken_pool_password_fails_check_setup(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    """The daemons run on one password; the file now holds another, so annex instances could not join."""
+    program, _ = program_for(machine, tarballs, "24.0.24")
+    up(machine, program)
+    password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
+    password_file.write_bytes(b"\x00" + password_file.read_bytes()[1:])
+    result = machine.run(step_named(program, "annex-client-check-setup").inputs["create"])
+    assert result.status != 0
+    assert "security configuration broken" in result.stderr and "not authorized to advertise" in result.stderr
+    destroy(machine, program)
 
 
 def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: TarballServer, fresh_home: Path):
@@ -101,6 +221,7 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
         up(machine, program)
     assert failed.value.step == "personal-condor-install"
     assert "checksum mismatch" in failed.value.result.stderr and "condorTarballSha256" in failed.value.result.stderr
+    destroy(machine, program)
     assert snapshot(fresh_home) == before, "a failed download left files behind"
 
     good = tarballs.sha256(tarballs.files[f"/condor-24.0.24-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"])
@@ -108,26 +229,54 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
     results = up(machine, program)
     assert f"sha256 verified: {good}" in results["personal-condor-install"].stderr
     destroy(machine, program)
+    assert snapshot(fresh_home) == before
 
 
-def test_missing_tarball_fails_clearly(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+def test_missing_tarball_fails_clearly_then_succeeds(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, "24.0.24", prefix="/nowhere")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
+    assert failed.value.step == "personal-condor-install"
     assert "download of http://127.0.0.1" in failed.value.result.stderr and "404" in failed.value.result.stderr
+    destroy(machine, program)
+    assert snapshot(fresh_home) == before
+
+    fixed, _ = program_for(machine, tarballs, "24.0.24")
+    up(machine, fixed)
+    assert master_running(machine)
+    destroy(machine, fixed)
     assert snapshot(fresh_home) == before
 
 
 def test_daemon_that_will_not_start_fails_with_its_own_words(
     machine: Machine, tarballs: TarballServer, fresh_home: Path
 ):
+    before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, "24.0.24", prefix="/broken")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "personal-condor-start"
     assert "libcondor_utils.so" in failed.value.result.stderr, failed.value.result.stderr
     destroy(machine, program)
+    assert snapshot(fresh_home) == before, "a failed start left files behind"
+    assert not lock_dirs() and not master_running(machine)
     fixed, _ = program_for(machine, tarballs, "24.0.24")
     up(machine, fixed)
     destroy(machine, fixed)
+    assert snapshot(fresh_home) == before
+
+
+def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    before = snapshot(fresh_home)
+    program, _ = program_for(machine, tarballs, "24.0.24", prefix="/unmatched")
+    with pytest.raises(StepFailedError) as failed:
+        up(machine, program)
+    assert failed.value.step == "personal-condor-start"
+    message = failed.value.result.stderr
+    assert "did not complete within 60s" in message and "No resources matched" in message, message
+    install_dir = fresh_home / "condor-24.0.24"
+    queue = machine.run(f". {install_dir}/condor.sh && condor_q")
+    assert "Total for query: 0 jobs" in queue.stdout, "the test job was left in the queue"
+    destroy(machine, program)
+    assert snapshot(fresh_home) == before

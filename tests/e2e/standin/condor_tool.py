@@ -1,31 +1,66 @@
 """A stand-in for the HTCondor tools our remote steps call, for tests where no real condor can run.
 
-Faithful where our scripts depend on it, from HTCondor's sources and manuals:
-- configuration is read by the `htcondor` wheel's real parser (`htcondor2.param`), from
-  CONDOR_CONFIG as `condor.sh` sets it, including ~/.condor/user_config;
-- `make-personal-from-tarball` (9.0+) refuses root, takes the current directory as RELEASE_DIR,
-  refuses to overwrite etc/condor_config, local/config.d/00-personal-condor or condor.sh, makes
-  local/{log,spool,execute,config.d,passwords.d,tokens.d} and a LOCK directory under /tmp;
-  `condor_install --make-personal-condor` (8.7.x) writes LOCAL_CONFIG_FILE = condor_config.local;
-- `condor_master` returns at once and its daemons answer later; `-pidfile` records its pid;
-  `condor_restart` and `condor_off -master` talk to the running master, and fail without one;
-  a master that dies leaves its pid file and its last lines in MasterLog (a release built with
-  `lib/standin/crashes` has one that dies 1.5 s after it starts);
-- `condor_store_cred`: 9.0+ reads all of stdin with `-i -` and will not prompt without a
-  terminal; 8.7.x's prompt reads one line from stdin; the file is written 0600, scrambled;
-- `condor_status -any` and `condor_q` fail when the collector is unreachable; daemons that must
-  authenticate with PASSWORD do not appear when the pool password file cannot be read;
-- `condor_annex -check-setup` makes ~/.condor (0755) and its three logs, and performs the
-  contract's local checks (knobs, secret key file ownership and mode, SEC_PASSWORD_FILE).
+Each behaviour our scripts depend on, and what it was checked against ("run": seen on a real build
+made here from HTCondor's sources, driven as our steps drive it; "read": read in HTCondor's sources
+at that tag, for what no build here can show):
 
-Not faithful: it never calls AWS (the CloudFormation part of -check-setup is skipped), and its
-daemons listen and are reached on 127.0.0.1 only, whatever NETWORK_INTERFACE says, because tests
-here must not send traffic beyond loopback.
+- configuration: read by the `htcondor` wheel's real parser (`htcondor2.param`) from CONDOR_CONFIG
+  as `condor.sh` sets it, ~/.condor/user_config included. 8.7.x's `REQUIRE_LOCAL_CONFIG_FILE`
+  (default true): every tool fails when `condor_config.local` is gone (read: V8_7_3).
+- `make-personal-from-tarball` (9.0+): refuses root, takes the current directory as RELEASE_DIR,
+  refuses to overwrite etc/condor_config, local/config.d/00-personal-condor or condor.sh, makes
+  local/{log,spool,execute,config.d} and local/{passwords.d,tokens.d} (0700), prints nothing, and
+  sets LOCK to a `mktemp -d /tmp/condor-lock-XXXXXX` directory (run: 24.0.23).
+- `condor_install --make-personal-condor` (8.7.x): touches an empty `local/condor_config.local`,
+  puts LOCAL_CONFIG_FILE, the personal settings and `LOCK = /tmp/condor-lock.<random>` in
+  etc/condor_config (read: V8_7_3 `condor_configure`); the master makes the LOCK directory.
+- `condor_master` returns before its daemons answer, and they answer within a second or two;
+  `-pidfile` records its pid; `condor_restart` and `condor_off -master` talk to the running master
+  and fail without one (run: 24.0.23). A release built with `lib/standin/crashes` has a master that
+  dies 1.5 s after it starts, leaving its pid file and its last words in MasterLog; one built with
+  `lib/standin/never-matches` has a negotiator that matches no job.
+- `condor_status -any` lists DaemonMaster, Collector, Negotiator, Scheduler, StartD, Accounting and
+  one Machine ad a slot, each with its DaemonStartTime (run: 24.0.23); `-af` prints the named
+  attributes. Daemons that must authenticate with PASSWORD do not appear while the pool password
+  file cannot be read. After `condor_restart` the collector still answers with the ads of before the
+  restart, and the schedd does not answer ("Can't find address of local schedd"), for
+  RESTART_WINDOW seconds; then fresh ads with a new DaemonStartTime (run: 24.0.23, where the same
+  window is shorter and varies).
+- jobs: `condor_submit` prints "N job(s) submitted to cluster C."; a job stays idle until the
+  negotiator matches it (at once on `condor_reschedule`, else every NEGOTIATOR_INTERVAL seconds),
+  runs its executable, and then leaves the queue for `condor_history` with JobStatus 4 (run:
+  24.0.23, where /bin/true completes within seconds of condor_reschedule). `condor_q
+  -better-analyze`, `condor_rm` and `condor_history -limit N -af ATTRS [CLUSTER]` (run: 24.0.23).
+- `condor_store_cred -c add -f F`: prints `Enter password: ` on stdout, reads stdin up to a newline
+  (at most 255 bytes); if stdin ends first, pads with 0xFF up to 255 bytes. `-i -` is ignored with
+  `-f` up to 10.7 and reads all of stdin, newline and all, from 10.8. F is written 0600: the
+  password XORed with DE AD BE EF, no trailing NUL (run: 24.0.23 and 10.0.9; read: V8_7_3, V10_8_0).
+- client tools that talk to a daemon (condor_q, condor_status, condor_submit, condor_rm,
+  condor_reschedule, condor_off, condor_restart) run as a non-root user add `host FS unknown` to
+  ~/.condor/known_hosts when ~/.condor exists (run: 24.0.23).
+- `condor_annex` makes ~/.condor (0755) when missing and writes AnnexLog, AnnexAuditLog,
+  AnnexCommand.state and known_hosts there on every run (run: 24.0.23). `-check-setup`: prints
+  `Will check setup in region 'R'.` (from 8.9), checks the knobs ("Your setup is incomplete: ...
+  is unset."), the secret key file's owner and mode and an openable SEC_PASSWORD_FILE, and exits 1
+  on any of those (run: 24.0.23); then (from 8.9) prints `Checking security configuration... ` on
+  stderr and asks the collector whether it may advertise: `OK.`, or a warning when the pool's
+  PASSWORD setup is broken (the file unreadable, or not the password the daemons started with),
+  and goes on (run: 24.0.23 for OK; read: v24.0.23 `annex-setup.cpp` for the warning). Then one
+  "Checking for <stack>..." line a stack and "Your setup looks OK.", exit 0 even when a stack is
+  missing (read: v24.0.23 `CheckForStack.cpp`, `SetupReply.cpp`).
+
+Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
+(AWS_STATE: which stacks exist, and from when the access key is known); the words for an unknown
+key quote AWS's error code and message as `CheckForStack.cpp` formats a failed call, but no real
+AWS answer was seen here. Its daemons listen on 127.0.0.1 only, whatever NETWORK_INTERFACE says,
+because tests here must not send traffic beyond loopback, and they speak a line protocol of
+their own, not CEDAR.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -33,6 +68,7 @@ import signal
 import socket
 import socketserver
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -42,8 +78,14 @@ from pathlib import Path
 RELEASE = Path(__file__).resolve().parents[2]
 VERSION = "@VERSION@"
 BINDINGS = "@BINDINGS@"
-MODERN = tuple(int(part) for part in VERSION.split(".")) >= (9, 0, 0)
-SCRAMBLE_KEY = b"condor-standin-scramble"
+ARGV_LOG = "@ARGV_LOG@"
+AWS_STATE = "@AWS_STATE@"
+PARTS = tuple(int(part) for part in VERSION.split("."))
+MODERN = PARTS >= (9, 0, 0)
+SCRAMBLE_KEY = bytes([0xDE, 0xAD, 0xBE, 0xEF])
+MAX_PASSWORD_LENGTH = 255
+RESTART_WINDOW = 2.0
+NEGOTIATOR_INTERVAL = 20.0
 
 
 def fail(message: str, status: int = 1) -> None:
@@ -55,6 +97,10 @@ def param() -> dict:
     sys.path.insert(0, BINDINGS)
     import htcondor2
 
+    local = htcondor2.param.get("LOCAL_CONFIG_FILE")
+    required = str(htcondor2.param.get("REQUIRE_LOCAL_CONFIG_FILE", True)).lower() == "true"
+    if local and required and not Path(local).is_file():
+        fail(f"ERROR: Can't read config source {local}\nConfiguration Error Line 0 while reading config source")
     return htcondor2.param
 
 
@@ -70,6 +116,18 @@ def collector_port() -> int:
 
 def master_pid_file() -> Path:
     return Path(knob("LOG") or "/nonexistent") / ".master_pid"
+
+
+def scramble(data: bytes) -> bytes:
+    return bytes(byte ^ SCRAMBLE_KEY[index % len(SCRAMBLE_KEY)] for index, byte in enumerate(data))
+
+
+def note_known_host() -> None:
+    """What a non-root client does once it has talked to a daemon."""
+    condor_dir = Path.home() / ".condor"
+    if os.geteuid() != 0 and condor_dir.is_dir():
+        with open(condor_dir / "known_hosts", "a") as known_hosts:
+            known_hosts.write(f"{socket.gethostname()} FS unknown\n")
 
 
 # --- installers -------------------------------------------------------------------------
@@ -89,7 +147,7 @@ def make_personal_from_tarball(args: list[str]) -> None:
         (local / sub).mkdir(parents=True, exist_ok=True)
     for sub in ("passwords.d", "tokens.d"):
         (local / sub).mkdir(mode=0o700, exist_ok=True)
-    lock = tempfile.mkdtemp(prefix="condor-lock.", dir="/tmp")
+    lock = tempfile.mkdtemp(prefix="condor-lock-", dir="/tmp")
     (release / "etc").mkdir(exist_ok=True)
     (release / "etc" / "condor_config").write_text(
         f"RELEASE_DIR = {release}\nLOCAL_DIR = $(RELEASE_DIR)/local\n"
@@ -100,7 +158,6 @@ def make_personal_from_tarball(args: list[str]) -> None:
         f"LOCK = {lock}\nLOG = $(LOCAL_DIR)/log\nSPOOL = $(LOCAL_DIR)/spool\nEXECUTE = $(LOCAL_DIR)/execute\n"
     )
     write_condor_sh(release)
-    print(f"Created a personal HTCondor in {release}")
 
 
 def condor_install(args: list[str]) -> None:
@@ -114,14 +171,14 @@ def condor_install(args: list[str]) -> None:
             shutil.copytree(RELEASE / part, prefix / part, symlinks=True, dirs_exist_ok=True)
     for sub in ("log", "spool", "execute"):
         (local / sub).mkdir(parents=True, exist_ok=True)
+    (local / "condor_config.local").touch()
     (prefix / "etc").mkdir(exist_ok=True)
     (prefix / "etc" / "condor_config").write_text(
         f"RELEASE_DIR = {prefix}\nLOCAL_DIR = {local}\nLOCAL_CONFIG_FILE = $(LOCAL_DIR)/condor_config.local\n"
-        "LOG = $(LOCAL_DIR)/log\nSPOOL = $(LOCAL_DIR)/spool\nEXECUTE = $(LOCAL_DIR)/execute\nLOCK = $(LOG)\n"
-    )
-    (local / "condor_config.local").write_text(
+        "REQUIRE_LOCAL_CONFIG_FILE = true\n"
+        "LOG = $(LOCAL_DIR)/log\nSPOOL = $(LOCAL_DIR)/spool\nEXECUTE = $(LOCAL_DIR)/execute\n"
         "DAEMON_LIST = MASTER, COLLECTOR, NEGOTIATOR, STARTD, SCHEDD\nCONDOR_HOST = 127.0.0.1\n"
-        "COLLECTOR_HOST = $(CONDOR_HOST):0\n"
+        f"COLLECTOR_HOST = $(CONDOR_HOST):0\nLOCK = /tmp/condor-lock.{os.urandom(8).hex()}\n"
     )
     write_condor_sh(prefix)
     print("Installation complete.")
@@ -136,38 +193,89 @@ def write_condor_sh(root: Path) -> None:
 # --- daemons ----------------------------------------------------------------------------
 
 
-def password_readable() -> bool:
-    methods = (knob("SEC_DAEMON_AUTHENTICATION_METHODS") or "").upper()
-    if "PASSWORD" not in methods:
-        return True
+def pool_password() -> bytes | None:
+    """The pool password the daemons can read, or None where PASSWORD cannot work."""
     password_file = knob("SEC_PASSWORD_FILE")
     try:
-        return bool(password_file) and Path(password_file).read_bytes() != b""
+        data = Path(password_file).read_bytes() if password_file else b""
     except OSError:
-        return False
+        return None
+    return data or None
+
+
+def needs_password() -> bool:
+    return "PASSWORD" in (knob("SEC_DAEMON_AUTHENTICATION_METHODS") or "").upper()
 
 
 class Pool:
-    """What the collector knows: which daemons have registered."""
+    """What the collector, schedd and negotiator of one master know."""
 
     def __init__(self) -> None:
-        self.types = ["DaemonMaster", "Collector"]
+        self.ads: list[tuple[str, int]] = []
+        self.password: bytes | None = None
+        self.schedd_up = False
+        self.jobs: dict[int, dict] = {}
+        self.next_cluster = 1
+        self.lock = threading.Lock()
+        self.negotiate = threading.Event()
 
     def register(self) -> None:
-        self.types = ["DaemonMaster", "Collector"]
-        if password_readable():
-            self.types += ["Negotiator", "Scheduler", "Machine", "Machine"]
+        """The daemons (re)start: ads with a new DaemonStartTime, as far as authentication lets them."""
+        started = int(time.time())
+        self.password = pool_password()
+        types = ["DaemonMaster", "Collector"]
+        if self.password is not None or not needs_password():
+            types += ["Negotiator", "Accounting", "Scheduler", "StartD", "Machine", "Machine"]
+        self.ads = [(kind, started) for kind in types]
+        self.schedd_up = "Scheduler" in types
+
+    def history_file(self) -> Path:
+        return Path(knob("SPOOL") or "/nonexistent") / "history"
+
+    def run_idle_jobs(self) -> None:
+        if not any(kind == "Negotiator" for kind, _ in self.ads) or (RELEASE / "lib/standin/never-matches").exists():
+            return
+        with self.lock:
+            idle = [job for job in self.jobs.values() if job["JobStatus"] == 1]
+        for job in idle:
+            job["JobStatus"] = 2
+            completed = subprocess.run([job["Cmd"]], cwd=job["Iwd"], check=False)
+            job.update(JobStatus=4, ExitCode=completed.returncode, CompletionDate=int(time.time()))
+            with self.lock, open(self.history_file(), "a") as history:
+                history.write(json.dumps(job) + "\n")
+                del self.jobs[job["ClusterId"]]
+
+    def answer(self, request: str) -> str:
+        word, _, rest = request.partition(" ")
+        if word == "status":
+            return "".join(f"{kind} {started}\n" for kind, started in self.ads)
+        if word == "secquery":
+            return "OK\n" if self.password is not None and self.password == pool_password() else "DENIED\n"
+        if not self.schedd_up:
+            return "NO SCHEDD\n"
+        if word == "queue":
+            with self.lock:
+                return "".join(json.dumps(job) + "\n" for job in self.jobs.values())
+        if word == "submit":
+            job = json.loads(rest)
+            with self.lock:
+                cluster = self.next_cluster
+                self.next_cluster += 1
+                self.jobs[cluster] = {**job, "ClusterId": cluster, "ProcId": 0, "JobStatus": 1}
+            return f"{cluster}\n"
+        if word == "reschedule":
+            self.negotiate.set()
+            return "OK\n"
+        if word == "rm":
+            with self.lock:
+                return "OK\n" if self.jobs.pop(int(rest), None) else "NO SUCH JOB\n"
+        return "UNKNOWN\n"
 
 
 def serve(pool: Pool, port: int) -> socketserver.ThreadingTCPServer:
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
-            request = self.rfile.readline().strip()
-            if request == b"status":
-                self.wfile.write("".join(f"{kind}\n" for kind in pool.types).encode())
-            elif request == b"queue":
-                answer = "0 jobs; 0 completed, 0 removed, 0 idle, 0 running, 0 held, 0 suspended\n"
-                self.wfile.write((answer if "Scheduler" in pool.types else "NO SCHEDD\n").encode())
+            self.wfile.write(pool.answer(self.rfile.readline().decode().strip()).encode())
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
@@ -178,6 +286,13 @@ def serve(pool: Pool, port: int) -> socketserver.ThreadingTCPServer:
 def log_line(message: str) -> None:
     with open(Path(knob("LOG") or "/tmp") / "MasterLog", "a") as master_log:
         master_log.write(f"{time.strftime('%m/%d/%y %H:%M:%S')} {message}\n")
+
+
+def negotiator(pool: Pool) -> None:
+    while True:
+        pool.negotiate.wait(NEGOTIATOR_INTERVAL)
+        pool.negotiate.clear()
+        pool.run_idle_jobs()
 
 
 def condor_master(args: list[str]) -> None:
@@ -194,6 +309,7 @@ def condor_master(args: list[str]) -> None:
     own_pid_file.write_text(str(os.getpid()))
     if pid_file:
         Path(pid_file).write_text(str(os.getpid()))
+    Path(knob("LOCK") or knob("LOG") or "/nonexistent").mkdir(parents=True, exist_ok=True)
     if (RELEASE / "lib" / "standin" / "crashes").exists():
         # A master that dies just after it started, as on a bad build or a full disk, leaving its
         # pid file behind and its last words in MasterLog.
@@ -205,7 +321,8 @@ def condor_master(args: list[str]) -> None:
     time.sleep(0.5)  # daemons take a moment to come up
     server = serve(pool, collector_port())
     pool.register()
-    log_line(f"condor_master started; collector on port {collector_port()}; daemons: {pool.types}")
+    threading.Thread(target=negotiator, args=(pool,), daemon=True).start()
+    log_line(f"condor_master started; collector on port {collector_port()}; daemons: {pool.ads}")
     restart = threading.Event()
     stop = threading.Event()
     signal.signal(signal.SIGHUP, lambda *_: restart.set())
@@ -213,16 +330,18 @@ def condor_master(args: list[str]) -> None:
     while not stop.is_set():
         if restart.wait(0.2):
             restart.clear()
+            # The collector still holds the old daemons' ads while they restart; the schedd is down.
+            pool.schedd_up = False
+            time.sleep(RESTART_WINDOW)
             sys.path.insert(0, BINDINGS)
             import htcondor2
 
             htcondor2.reload_config()
             server.shutdown()
             server.server_close()
-            time.sleep(0.3)
             server = serve(pool, collector_port())
             pool.register()
-            log_line(f"restarted; collector on port {collector_port()}; daemons: {pool.types}")
+            log_line(f"restarted; collector on port {collector_port()}; daemons: {pool.ads}")
     server.shutdown()
     with contextlib.suppress(OSError):
         own_pid_file.unlink()
@@ -242,6 +361,7 @@ def running_master() -> int:
 
 def condor_restart(args: list[str]) -> None:
     os.kill(running_master(), signal.SIGHUP)
+    note_known_host()
     print('Sent "Restart" command to local master')
 
 
@@ -249,29 +369,113 @@ def condor_off(args: list[str]) -> None:
     if "-master" not in args:
         fail("condor_off: this stand-in only supports -master")
     os.kill(running_master(), signal.SIGTERM)
+    note_known_host()
     print('Sent "Kill-All-Daemons" command to local master')
 
 
-def ask_collector(request: str) -> str:
+def ask(request: str) -> str:
     port = collector_port()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
             connection.sendall(request.encode() + b"\n")
-            return connection.makefile().read()
+            answer = connection.makefile().read()
     except OSError:
         fail(f"Error: communication error\nCEDAR:6001:Failed to connect to <127.0.0.1:{port}>")
-    return ""
+    note_known_host()
+    return answer
+
+
+def ask_schedd(request: str) -> str:
+    answer = ask(request)
+    if answer.startswith("NO SCHEDD"):
+        fail("Error: Can't find address of local schedd")
+    return answer
+
+
+def autoformat(args: list[str]) -> list[str]:
+    """The attribute names after -af, up to the next option."""
+    if "-af" not in args:
+        return []
+    names = []
+    for word in args[args.index("-af") + 1 :]:
+        if word.startswith("-"):
+            break
+        names.append(word)
+    return names
 
 
 def condor_status(args: list[str]) -> None:
-    print(ask_collector("status"), end="")
+    names = autoformat(args) or ["MyType"]
+    for line in ask("status").splitlines():
+        kind, started = line.split()
+        ad = {"MyType": kind, "DaemonStartTime": started}
+        print(" ".join(ad.get(name, "undefined") for name in names))
 
 
 def condor_q(args: list[str]) -> None:
-    answer = ask_collector("queue")
-    if answer.startswith("NO SCHEDD"):
-        fail("Error: Failed to fetch ads from schedd: authentication with the schedd failed")
-    print(f"-- Schedd: {socket.gethostname()} : <127.0.0.1:{collector_port()}>\n{answer}", end="")
+    jobs = [json.loads(line) for line in ask_schedd("queue").splitlines()]
+    if "-better-analyze" in args:
+        cluster = int(next(arg for arg in args if arg.isdigit()))
+        job = next((job for job in jobs if job["ClusterId"] == cluster), None)
+        if job is None:
+            fail(f"-- Schedd: {socket.gethostname()} : <127.0.0.1:{collector_port()}>\nNo job {cluster} in the queue")
+        print(
+            f"-- Schedd: {socket.gethostname()} : <127.0.0.1:{collector_port()}>\n"
+            f'The Requirements expression for job {cluster}.000 is\n\n    (TARGET.Arch == "X86_64")\n\n'
+            f"{cluster}.000:  Run analysis summary ignoring user priority.  Of 0 machines,\n"
+            "      0 are rejected by your job's requirements\n      0 are available to run your job\n"
+            "WARNING:  Be advised:\n   No resources matched request's constraints"
+        )
+        return
+    idle = sum(job["JobStatus"] == 1 for job in jobs)
+    running = sum(job["JobStatus"] == 2 for job in jobs)
+    print(
+        f"-- Schedd: {socket.gethostname()} : <127.0.0.1:{collector_port()}>\n"
+        f"Total for query: {len(jobs)} jobs; 0 completed, 0 removed, {idle} idle, {running} running, 0 held, "
+        "0 suspended"
+    )
+
+
+def condor_submit(args: list[str]) -> None:
+    submit_file = Path(next(arg for arg in args if not arg.startswith("-")))
+    commands = {}
+    for line in submit_file.read_text().splitlines():
+        name, equals, value = line.partition("=")
+        if equals:
+            commands[name.strip().lower()] = value.strip()
+    job = {"Cmd": commands["executable"], "Iwd": str(Path.cwd()), "Owner": os.environ.get("USER", "")}
+    print("Submitting job(s).")
+    cluster = ask_schedd("submit " + json.dumps(job)).strip()
+    print(f"1 job(s) submitted to cluster {cluster}.")
+
+
+def condor_reschedule(args: list[str]) -> None:
+    ask_schedd("reschedule")
+    print("Sent reschedule command to local schedd")
+
+
+def condor_rm(args: list[str]) -> None:
+    cluster = next(arg for arg in args if arg.isdigit())
+    if ask_schedd(f"rm {cluster}").startswith("NO SUCH JOB"):
+        fail(f"Couldn't find/remove all jobs in cluster {cluster}")
+    print(f"All jobs in cluster {cluster} have been marked for removal")
+
+
+def condor_history(args: list[str]) -> None:
+    names = autoformat(args)
+    limit = int(args[args.index("-limit") + 1]) if "-limit" in args else None
+    options_with_values = {"-limit"}
+    positional = [
+        arg
+        for index, arg in enumerate(args)
+        if not arg.startswith("-") and arg not in names and (index == 0 or args[index - 1] not in options_with_values)
+    ]
+    history = Path(knob("SPOOL") or "/nonexistent") / "history"
+    jobs = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+    if positional:
+        jobs = [job for job in jobs if str(job["ClusterId"]) == positional[0].split(".")[0]]
+    for job in list(reversed(jobs))[:limit]:
+        print(" ".join(str(job.get(name, "undefined")) for name in names or ["ClusterId", "JobStatus"]))
 
 
 def condor_config_val(args: list[str]) -> None:
@@ -290,6 +494,20 @@ def condor_config_val(args: list[str]) -> None:
 # --- credentials and condor_annex --------------------------------------------------------
 
 
+def prompt_for_password() -> bytes:
+    """`get_password` / `read_from_keyboard`: to a newline, at most 255 bytes, 0xFF past the end of input."""
+    sys.stdout.write("Enter password: ")
+    sys.stdout.flush()
+    password = bytearray()
+    while len(password) < MAX_PASSWORD_LENGTH:
+        char = sys.stdin.buffer.read(1)
+        if char == b"\n":
+            break
+        password += char or b"\xff"
+    sys.stdout.write("\n")
+    return bytes(password)
+
+
 def condor_store_cred(args: list[str]) -> None:
     options: dict[str, str] = {}
     words = iter(args)
@@ -300,26 +518,14 @@ def condor_store_cred(args: list[str]) -> None:
         fail("condor_store_cred: this stand-in only writes pool password files (-f)")
     if "-p" in options:
         password = options["-p"].encode()
-    elif MODERN and options.get("-i") == "-":
+    elif options.get("-i") == "-" and PARTS >= (10, 8, 0):
         password = sys.stdin.buffer.read()
-    elif MODERN:
-        if not sys.stdin.isatty():
-            fail("condor_store_cred: cannot prompt for a password: standard input is not a terminal")
-        password = b""
     else:
-        password = sys.stdin.buffer.readline().rstrip(b"\n")
-    if not password:
-        fail("condor_store_cred: empty password")
-    scrambled = bytes(byte ^ SCRAMBLE_KEY[index % len(SCRAMBLE_KEY)] for index, byte in enumerate(password))
+        password = prompt_for_password()
+    password = password.split(b"\0")[0]  # written as a C string
     descriptor = os.open(options["-f"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as password_file:
-        password_file.write(scrambled)
-    print("Operation succeeded.")
-
-
-def unscramble(path: str) -> bytes:
-    data = Path(path).read_bytes()
-    return bytes(byte ^ SCRAMBLE_KEY[index % len(SCRAMBLE_KEY)] for index, byte in enumerate(data))
+        password_file.write(scramble(password))
 
 
 REQUIRED_ANNEX_KNOBS = [
@@ -331,49 +537,93 @@ REQUIRED_ANNEX_KNOBS = [
     "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN",
     "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN",
 ]
+STACKS = [
+    ("HTCondorAnnex-ConfigurationBucket", "configuration bucket"),
+    ("HTCondorAnnex-LambdaFunctions", "Lambda functions"),
+    ("HTCondorAnnex-InstanceProfile", "instance profile"),
+    ("HTCondorAnnex-SecurityGroup", "security group"),
+]
+
+
+def security_probe() -> None:
+    print("Checking security configuration... ", end="", file=sys.stderr, flush=True)
+    if ask("secquery").strip() == "OK":
+        print("OK.", file=sys.stderr)
+        return
+    print(
+        "We were not authorized to advertise to the collector.  Run 'condor_ping -verbose -type COLLECTOR "
+        "UPDATE_STARTD_AD' for more information.  Although it is possible to configure PASSWORD -based "
+        "security in a host-specific way, it would be unusual to do so, so we recommend you investigate this "
+        "problem.  We will continue to check your set-up.\n",
+        file=sys.stderr,
+    )
+
+
+def check_stacks(access_key_file: str) -> None:
+    state = json.loads(Path(AWS_STATE).read_text())
+    access_key = Path(access_key_file).read_text().strip()
+    for name, description in STACKS:
+        print(f"Checking for {description}...", end="", flush=True)
+        if time.time() < state.get("key_known_from", 0) or not access_key:
+            print(
+                " FAILED to check status of stack: 'E_HTTP_RESPONSE_NOT_200 (403)' (1): '<ErrorResponse><Error>"
+                "<Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in "
+                "the request is invalid.</Message></Error></ErrorResponse>'.",
+                file=sys.stderr,
+            )
+            return
+        if name not in state.get("stacks", []):
+            print(" missing.")
+            print(
+                f"Missing {description}.  Please log into your AWS account and delete each CloudFormation stack "
+                "whose name starts with 'HTCondorAnnex-', then re-run 'condor_annex -setup'.",
+                file=sys.stderr,
+            )
+            return
+        print(" OK.")
+    print("Your setup looks OK.")
 
 
 def condor_annex(args: list[str]) -> None:
     condor_dir = Path.home() / ".condor"
     condor_dir.mkdir(mode=0o755, exist_ok=True)
-    for log_name in ("AnnexLog", "AnnexGahpLog", "AnnexAuditLog"):
+    for log_name in ("AnnexLog", "AnnexAuditLog", "AnnexCommand.state", "known_hosts"):
         with open(condor_dir / log_name, "a") as annex_log:
             annex_log.write(f"{time.ctime()} condor_annex {' '.join(args)}\n")
     if "-check-setup" not in args:
         fail("condor_annex: this stand-in only supports -check-setup")
     region_prefix = ""
+    region = "us-east-1"
     if "-aws-region" in args:
-        if tuple(int(p) for p in VERSION.split(".")) < (8, 7, 8):
+        if PARTS < (8, 7, 8):
             fail("condor_annex: unknown option -aws-region")
         region = args[args.index("-aws-region") + 1]
         region_prefix = re.sub(r"[^A-Za-z0-9_./]", "_", region) + "."
+    if PARTS >= (8, 9, 0):
+        print(f"Will check setup in region '{region}'.")
 
     def annex_knob(name: str) -> str | None:
         return knob(f"{region_prefix}{name}") or knob(name)
 
-    problems = [f"{name} is not set." for name in REQUIRED_ANNEX_KNOBS if not annex_knob(name)]
-    if tuple(int(p) for p in VERSION.split(".")) >= (8, 7, 4) and not knob("COLLECTOR_HOST"):
-        problems.append("COLLECTOR_HOST is not set.")
-    secret_file = annex_knob("ANNEX_DEFAULT_SECRET_KEY_FILE")
-    if secret_file:
-        try:
-            info = os.stat(secret_file)
-            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                problems.append(f"Secret key file {secret_file} must be owned by you and accessible only by you.")
-        except OSError as error:
-            problems.append(f"Secret key file {secret_file} cannot be read: {error.strerror}.")
-    password_file = knob("SEC_PASSWORD_FILE")
-    if not password_file:
-        problems.append("SEC_PASSWORD_FILE is not set.")
-    else:
-        try:
-            Path(password_file).open("rb").close()
-        except OSError as error:
-            problems.append(f"Unable to open SEC_PASSWORD_FILE {password_file}: {error.strerror}.")
-    if problems:
-        fail("\n".join(problems))
-    print("Checking for configuration bucket... (stand-in: AWS not consulted)")
-    print("Your setup looks OK.")
+    names = REQUIRED_ANNEX_KNOBS + (["COLLECTOR_HOST"] if PARTS >= (8, 7, 4) else []) + ["SEC_PASSWORD_FILE"]
+    unset = [name for name in names if not annex_knob(name)]
+    if unset:
+        fail("Your setup is incomplete:\n" + "\n".join(f"\t{name} is unset." for name in unset))
+    secret_file = annex_knob("ANNEX_DEFAULT_SECRET_KEY_FILE") or ""
+    info = os.stat(secret_file)
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or info.st_uid != os.getuid():
+        fail(
+            "Secret key file must be accessible only by owner.  Please verify that your user owns the file and "
+            "that the file permissons are restricted to the owner."
+        )
+    password_file = knob("SEC_PASSWORD_FILE") or ""
+    try:
+        Path(password_file).open("rb").close()
+    except OSError as error:
+        fail(f"Unable to open SEC_PASSWORD_FILE '{password_file}': {error.strerror} ({error.errno}).")
+    if PARTS >= (8, 9, 0):
+        security_probe()
+    check_stacks(annex_knob("ANNEX_DEFAULT_ACCESS_KEY_FILE") or "")
 
 
 TOOLS = {
@@ -384,10 +634,16 @@ TOOLS = {
     "condor_off": condor_off,
     "condor_status": condor_status,
     "condor_q": condor_q,
+    "condor_submit": condor_submit,
+    "condor_reschedule": condor_reschedule,
+    "condor_rm": condor_rm,
+    "condor_history": condor_history,
     "condor_config_val": condor_config_val,
     "condor_store_cred": condor_store_cred,
     "condor_annex": condor_annex,
 }
 
 if __name__ == "__main__":
+    with open(ARGV_LOG, "a") as argv_log:
+        argv_log.write(json.dumps(sys.argv[1:]) + "\n")
     TOOLS[sys.argv[1]](sys.argv[2:])

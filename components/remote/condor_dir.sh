@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Step 0: ~/.condor, where our client steps and HTCondor's own tools write; destroy leaves it as it was.
+# Every other step waits for this one, so its delete runs after theirs, when nothing writes there.
+# Values (rendered header): none
+set -euo pipefail
+
+CONDOR_DIR="$HOME/.condor"
+# The names ~/.condor held before our first step, one a line: those stay, whatever happens.
+BEFORE="$CONDOR_DIR/.condor-annex-before"
+CREATED_MARK="$CONDOR_DIR/.condor-annex-created"
+# What HTCondor's tools write there when our steps run them: condor_annex on every run, and a
+# non-root user's condor_q, condor_status and condor_submit (known_hosts).
+TOOL_FILES="AnnexLog AnnexGahpLog AnnexAuditLog AnnexCommand.state known_hosts"
+
+create() {
+  if [ ! -d "$CONDOR_DIR" ]; then
+    mkdir -m 700 "$CONDOR_DIR"
+    : >"$CREATED_MARK"
+  fi
+  # A re-run keeps the first record: by then our own files are there too.
+  if [ ! -f "$BEFORE" ]; then
+    find "$CONDOR_DIR" -mindepth 1 -maxdepth 1 ! -name "$(basename "$CREATED_MARK")" -printf '%f\n' \
+      | atomic_write "$BEFORE" 600
+    log "recorded what $CONDOR_DIR held before us ($(wc -l <"$BEFORE") entries)"
+  fi
+}
+
+delete() {
+  [ -f "$BEFORE" ] || return 0
+  local name
+  for name in $TOOL_FILES; do
+    grep -qxF "$name" "$BEFORE" || rm -f "${CONDOR_DIR:?}/$name"
+  done
+  rm -f "$BEFORE"
+  if [ -f "$CREATED_MARK" ]; then
+    rm -f "$CREATED_MARK"
+    rmdir "$CONDOR_DIR" 2>/dev/null || log "left $CONDOR_DIR: it holds files that are not ours"
+  fi
+}
+
+case "$1" in
+  create) create ;;
+  delete) delete ;;
+  *) die "unknown action '$1'" ;;
+esac
