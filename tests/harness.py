@@ -166,10 +166,9 @@ def _secret(value: Any) -> dict[str, Any]:
     return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
 
 
-def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """What the cloud would hand back: ids and ARNs shaped like AWS's, derived from the name."""
+def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """What the cloud would hand back in that region: ids and ARNs shaped like AWS's, from the name."""
     digest = hashlib.sha256(f"{type_}:{name}".encode()).hexdigest()
-    region = "us-east-1"
     kind = type_.split(":")[-1]
     outputs: dict[str, Any] = {}
     if kind == "Bucket":
@@ -203,8 +202,11 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, An
 
 
 class _Mocks(pulumi_mocks.Mocks):
+    def __init__(self, region: str) -> None:
+        self.region = region
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
-        outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs)}
+        outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs, self.region)}
         return outputs.pop("id", f"{args.name}-id"), outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
@@ -216,8 +218,8 @@ class _Mocks(pulumi_mocks.Mocks):
 
 
 class _Monitor(pulumi_mocks.MockMonitor):
-    def __init__(self, program: Program) -> None:
-        super().__init__(_Mocks())
+    def __init__(self, program: Program, region: str) -> None:
+        super().__init__(_Mocks(region))
         self.program = program
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the monitor protocol's name
@@ -274,7 +276,7 @@ def run_program(
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
-    monitor = _Monitor(program)
+    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"))
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]

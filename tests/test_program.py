@@ -78,3 +78,21 @@ def test_setup_is_bounded_by_its_slowest_branch_not_a_sequence(program: Program)
 def test_evaluating_twice_changes_nothing():
     """A repeated `pulumi up` with the same config has nothing to update, replace or run."""
     assert run_program(secret_config()).changed_from(run_program(secret_config()), type_prefix="") == []
+
+
+def test_arns_name_the_configured_region():
+    """Literal ARNs in a region other than the default, so a region written into the code shows."""
+    program = run_program({"aws:region": "eu-west-2"})
+    prefix = "arn:aws:lambda:eu-west-2:123456789012:function:"
+    assert program.outputs["odiLeaseFunctionArn"].value == prefix + "HTCondorAnnex-odiLease"
+    assert program.outputs["sfrLeaseFunctionArn"].value == prefix + "HTCondorAnnex-sfrLease"
+    assert program.outputs["connectivityFunctionArn"].value == prefix + "HTCondorAnnex-CheckConnectivity"
+    assert program.outputs["userConfigKnobs"].value["eu_west_2.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"] == (
+        prefix + "HTCondorAnnex-odiLease"
+    )
+    permission = next(r for r in program.of_type("aws:lambda/permission:Permission"))
+    assert permission.inputs["sourceArn"] == "arn:aws:events:eu-west-2:123456789012:rule/*"
+    policy_text = next(r for r in program.of_type("aws:iam/userPolicy:UserPolicy")).inputs["policy"]
+    assert "arn:aws:events:eu-west-2:123456789012:rule/*" in policy_text
+    assert "arn:aws:cloudformation:eu-west-2:123456789012:stack/HTCondorAnnex-*/*" in policy_text
+    assert "us-east-1" not in json.dumps([r.inputs for r in program.registrations], default=str)

@@ -94,3 +94,59 @@ def test_defaults():
     assert settings.collector_port == 9618 and settings.ssh_port == 22
     assert settings.condor_ingress_cidrs == ["203.0.113.7/32"] == settings.ssh_ingress_cidrs
     assert "{platform}" in settings.tarball_url and "/24.0/24.0.24/" in settings.tarball_url
+
+
+GOOD_VALUES = {
+    f"{P}:host": "203.0.113.7",
+    f"{P}:sshUser": "annex",
+    f"{P}:sshPort": "22",
+    f"{P}:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey",
+    f"{P}:condorVersion": "24.0.24",
+    f"{P}:condorTarballUrl": "https://example.org/condor-{platform}.tar.gz",
+    f"{P}:condorTarballSha256": "0" * 64,
+    f"{P}:installDir": "~/condor",
+    f"{P}:collectorPort": "9618",
+    f"{P}:poolPassword": "SENTINEL-pool-password-5d1e",
+    f"{P}:annexImageId": "ami-0123456789abcdef0",
+    f"{P}:annexInstanceType": "m5.large",
+    f"{P}:logRetentionDays": "14",
+    "aws:region": "us-east-1",
+}
+# Inside the list, where a value would reach the security group.
+LIST_KEYS = {f"{P}:condorIngressCidrs": "203.0.113.7/32", f"{P}:sshIngressCidrs": "203.0.113.7/32"}
+
+
+def refused_keys(overrides: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as raised:
+        run_program(overrides)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("key", [*GOOD_VALUES, *LIST_KEYS])
+def test_a_trailing_newline_is_refused_for_every_key(key: str):
+    """`$` matches before a final newline: each value must match as a whole string."""
+    value = f'["{LIST_KEYS[key]}\\n"]' if key in LIST_KEYS else GOOD_VALUES[key] + "\n"
+    run_program({key: value.replace("\n", "") if key not in LIST_KEYS else f'["{LIST_KEYS[key]}"]'})
+    assert key in refused_keys({key: value})
+
+
+@pytest.mark.parametrize("key", [k for k in [*GOOD_VALUES, *LIST_KEYS] if k != f"{P}:poolPassword"])
+def test_non_ascii_digits_and_letters_are_refused(key: str):
+    """Unicode digits pass `\\d` and int(); they must not reach a URL, a path or an ARN."""
+    good = LIST_KEYS.get(key) or GOOD_VALUES[key]
+    value = good.replace("2", "\uff12", 1) if "2" in good else good + "\u00e9"
+    assert value != good
+    assert key in refused_keys({key: f'["{value}"]' if key in LIST_KEYS else value})
+
+
+def test_pool_password_limit_counts_bytes_not_characters():
+    run_program({f"{P}:poolPassword": "\u00e9" * 127 + "x"})  # 255 bytes in UTF-8
+    message = refused_keys({f"{P}:poolPassword": "\u00e9" * 128})  # 128 characters, 256 bytes
+    assert f"{P}:poolPassword = [secret]" in message and "255 bytes" in message
+
+
+@pytest.mark.parametrize("character", ["\b", "\x03", "\r", "\t", "\x7f"])
+def test_pool_password_control_characters_are_refused(character: str):
+    """condor_store_cred's prompt treats backspace as an edit and ^C as an abort."""
+    message = refused_keys({f"{P}:poolPassword": f"pass{character}word"})
+    assert f"{P}:poolPassword = [secret]" in message and "control characters" in message

@@ -34,6 +34,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
 def test_refused_connection_is_dialled_again_until_sshd_answers(
     machine: Machine, tarballs: TarballServer, fresh_home: Path
 ):
+    """What this tests is the harness's own retry loop, which dials as pulumi-command's Dial does: the
+    program contributes only the dialErrorLimit it registers. The real provider cannot run here."""
     booting = LatePort(target=machine.port, opens_after=3)
     try:
         program, _ = program_for(machine, tarballs, VERSION, sshPort=str(booting.port))

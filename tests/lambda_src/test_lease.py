@@ -205,3 +205,31 @@ def test_spot_fleet_lease_cancels_only_its_own_fleets(aws):
 )
 def test_fleet_client_tokens_match_exactly(token, annex_id, expected):
     assert lease.belongs_to(annex_id, token) is expected
+
+
+def test_listing_pages_and_terminate_batches_follow_aws_limits(monkeypatch: pytest.MonkeyPatch):
+    """Against a real EC2 client whose every call is checked (botocore's Stubber): DescribeInstances
+    answers at most 1,000 instances a page with a NextToken, as AWS does, and TerminateInstances takes
+    at most 1,000 ids a call. moto answers one page and takes any number, so it cannot show this."""
+    from botocore.stub import ANY, Stubber
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    ec2 = boto3.client("ec2", region_name=REGION)
+    instances = [
+        {"InstanceId": f"i-{index:017x}", "ClientToken": f"a1_{uuid.uuid4()}", "Tags": []} for index in range(2500)
+    ]
+    pages = [instances[start : start + 1000] for start in range(0, 2500, 1000)]
+    with Stubber(ec2) as stub:
+        for number, page in enumerate(pages):
+            expected = {"Filters": ANY, "MaxResults": 1000, **({"NextToken": f"page-{number}"} if number else {})}
+            reply = {"Reservations": [{"Instances": page}]}
+            if number < len(pages) - 1:
+                reply["NextToken"] = f"page-{number + 1}"
+            stub.add_response("describe_instances", reply, expected)
+        for page in pages:
+            stub.add_response(
+                "terminate_instances", {"TerminatingInstances": []}, {"InstanceIds": [i["InstanceId"] for i in page]}
+            )
+        assert lease.terminate_instances(ec2, "a1") == 2500
+        stub.assert_no_pending_responses()
