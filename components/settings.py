@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
 from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PATTERN, CondorRelease
 
@@ -106,7 +107,8 @@ class _Reader:
         self, key: str, pattern: re.Pattern[str], accepted: str, default: str | None = None, secret: bool = False
     ) -> str | None:
         value = self.config.get(key)
-        if value is None:
+        # Pulumi.yaml gives optional keys the default "", which the CLI requires to treat them as optional.
+        if value is None or value == "":
             return default
         if not pattern.fullmatch(value):
             self.fail(key, value, accepted, secret)
@@ -183,6 +185,7 @@ def read_settings(
     config: pulumi.Config | None = None,
     aws_config: pulumi.Config | None = None,
     environ: Callable[[str], str | None] = os.environ.get,
+    is_secret: Callable[[str], bool] = is_config_secret,
 ) -> Settings:
     """Read and validate the stack's config; raise ConfigError naming every bad key."""
     reader = _Reader(config or pulumi.Config(PROJECT), aws_config or pulumi.Config("aws"))
@@ -210,6 +213,13 @@ def read_settings(
     private_key_text = reader.text(
         "sshPrivateKey", PRIVATE_KEY, "a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)", secret=True
     )
+    if private_key_text and not is_secret(f"{PROJECT}:sshPrivateKey"):
+        reader.fail(
+            "sshPrivateKey",
+            private_key_text,
+            "set with `pulumi config set --secret sshPrivateKey`, not in plain text",
+            secret=True,
+        )
     version = reader.config.get("condorVersion") or DEFAULT_CONDOR_VERSION
     release = _check_version(reader, version)
 

@@ -268,6 +268,7 @@ def run_program(
     base: bool = True,
     into: Program | None = None,
     source: Path = PROGRAM,
+    secret_keys: list[str] = SECRET_KEYS,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
@@ -280,7 +281,7 @@ def run_program(
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]
-    pulumi.runtime.set_all_config(merged, secret_keys=[k for k in SECRET_KEYS if k in merged])
+    pulumi.runtime.set_all_config(merged, secret_keys=[k for k in secret_keys if k in merged])
     exported: dict[str, pulumi.Output[Any]] = {}
 
     def body() -> pulumi.Output[Any]:

@@ -150,3 +150,22 @@ def test_pool_password_control_characters_are_refused(character: str):
     """condor_store_cred's prompt treats backspace as an edit and ^C as an abort."""
     message = refused_keys({f"{P}:poolPassword": f"pass{character}word"})
     assert f"{P}:poolPassword = [secret]" in message and "control characters" in message
+
+
+def test_optional_keys_at_their_pulumi_yaml_default_are_unset():
+    """The CLI merges Pulumi.yaml's defaults into the stack's config: "" must read as unset."""
+    optional = ["sshPrivateKey", "sshHostKey", "condorTarballUrl", "condorTarballSha256", "installDir"]
+    program = run_program({f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType"]})
+    install = program.named("personal-condor-install").inputs["create"]
+    assert 'INSTALL_DIR="$HOME"/condor-24.0.24' in install and "research.cs.wisc.edu" in install
+    assert "privateKey" not in program.named("personal-condor-install").inputs["connection"]
+
+
+def test_a_private_key_in_plain_text_is_refused():
+    from tests.harness import ssh_private_key_pem
+
+    with pytest.raises(ConfigError) as raised:
+        run_program({f"{P}:sshPrivateKey": ssh_private_key_pem()}, secret_keys=[f"{P}:poolPassword"])
+    message = str(raised.value)
+    assert f"{P}:sshPrivateKey = [secret]" in message and "--secret" in message
+    assert "SENTINEL-ssh-private-key" not in message
