@@ -6,16 +6,18 @@ here, so that no config value can add a shell command or a config line later on.
 
 from __future__ import annotations
 
+import base64
+import difflib
 import ipaddress
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.runtime.config import is_config_secret
+from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
 from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PATTERN, CondorRelease
 
@@ -30,7 +32,35 @@ UNIX_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 MACHINE_PATH = re.compile(r"^(~/|/)[A-Za-z0-9._/-]*$")
 TARBALL_URL = re.compile(r"^https?://[A-Za-z0-9._~:/%+=,@-]+(\{platform\}[A-Za-z0-9._~:/%+=,@-]*)?$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*$")
+# A host key as users paste it: `<type> <base64>`, a .pub line with its comment, or ssh-keyscan's
+# `<host> <type> <base64>`.
+HOST_KEY = re.compile(
+    r"(?:(?P<host>[^\s]+) )?(?P<type>ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) "
+    r"(?P<key>[A-Za-z0-9+/]+={0,2})(?: (?P<comment>[\x20-\x7e]*))?"
+)
+HOST_KEY_FORMS = (
+    "one public host key: '<type> <base64>', a .pub line ('<type> <base64> <comment>') "
+    "or an ssh-keyscan line ('<host> <type> <base64>')"
+)
+# Every key this program reads in its own namespace; any other is a typo the user should hear of.
+KNOWN_KEYS = (
+    "host",
+    "sshUser",
+    "sshPort",
+    "sshPrivateKey",
+    "sshHostKey",
+    "condorVersion",
+    "condorTarballUrl",
+    "condorTarballSha256",
+    "installDir",
+    "collectorPort",
+    "poolPassword",
+    "sshIngressCidrs",
+    "condorIngressCidrs",
+    "annexImageId",
+    "annexInstanceType",
+    "logRetentionDays",
+)
 PRIVATE_KEY = re.compile(r"^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\n.+\n-----END ([A-Z]+ )?PRIVATE KEY-----\n?$", re.S)
 AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -173,6 +203,49 @@ def _check_version(reader: _Reader, version: str) -> CondorRelease:
     return release
 
 
+def _host_key(reader: _Reader) -> str | None:
+    """The key as pulumi-command's host_key wants it: `<type> <base64>`, its blob checked."""
+    value = reader.config.get("sshHostKey")
+    if value is None or value == "":
+        return None
+    match = HOST_KEY.fullmatch(value)
+    if match:
+        fields = _ssh_fields(match["key"])
+        if fields and fields[0] == match["type"].encode() and len(fields) == (2 if "ed25519" in match["type"] else 3):
+            return f"{match['type']} {match['key']}"
+    reader.fail("sshHostKey", value, HOST_KEY_FORMS)
+    return None
+
+
+def _ssh_fields(key: str) -> list[bytes] | None:
+    """The length-prefixed fields of an SSH public key blob, or None when it is not one (cut short)."""
+    try:
+        blob = base64.b64decode(key, validate=True)
+    except ValueError:
+        return None
+    fields = []
+    while blob:
+        size = int.from_bytes(blob[:4], "big")
+        if len(blob) < 4 + size:
+            return None
+        fields.append(blob[4 : 4 + size])
+        blob = blob[4 + size :]
+    return fields
+
+
+def _unknown_keys(reader: _Reader, keys: Iterable[str]) -> None:
+    for full_key in sorted(keys):
+        namespace, _, key = full_key.partition(":")
+        if namespace == PROJECT and key not in KNOWN_KEYS:
+            nearest = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.5)
+            hint = f"did you mean {PROJECT}:{nearest[0]}?" if nearest else f"known keys: {', '.join(KNOWN_KEYS)}"
+            reader.problems.append(f"{full_key} is not a key this program reads: {hint}")
+
+
+def _all_config_keys() -> Iterable[str]:
+    return {**get_config_env(), **CONFIG.get()}.keys()
+
+
 def _default_ingress(host: str) -> list[str] | None:
     """The Linux machine is the only peer annex instances must admit, so its own /32 when known."""
     try:
@@ -186,9 +259,11 @@ def read_settings(
     aws_config: pulumi.Config | None = None,
     environ: Callable[[str], str | None] = os.environ.get,
     is_secret: Callable[[str], bool] = is_config_secret,
+    config_keys: Callable[[], Iterable[str]] = _all_config_keys,
 ) -> Settings:
     """Read and validate the stack's config; raise ConfigError naming every bad key."""
     reader = _Reader(config or pulumi.Config(PROJECT), aws_config or pulumi.Config("aws"))
+    _unknown_keys(reader, config_keys())
 
     region = reader.aws_config.get("region") or environ("AWS_REGION") or environ("AWS_DEFAULT_REGION")
     if region is None:
@@ -271,9 +346,7 @@ def read_settings(
         ssh_user=ssh_user,
         ssh_port=reader.port("sshPort", 22, 1),
         ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
-        ssh_host_key=reader.text(
-            "sshHostKey", HOST_KEY, "one public host key line: '<type> <base64>', such as from ssh-keyscan"
-        ),
+        ssh_host_key=_host_key(reader),
         release=release,
         tarball_url=tarball_url or release.default_tarball_url,
         tarball_sha256=reader.text("condorTarballSha256", SHA256, "64 lower-case hex digits (sha256sum's output)"),

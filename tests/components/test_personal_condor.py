@@ -103,10 +103,10 @@ def test_connection_options():
     program = run_program(
         {
             "condor-annex:sshPort": "2222",
-            "condor-annex:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey",
+            "condor-annex:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW",
         }
     )
     connection = program.named("personal-condor-install").inputs["connection"]
     assert connection["port"] == 2222 and connection["user"] == "annex"
-    assert connection["hostKey"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey"
+    assert connection["hostKey"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW"
     assert connection["dialErrorLimit"] >= 10

@@ -88,7 +88,9 @@ def test_defaults():
             return self.values.get(key)
 
     project = {k.split(":", 1)[1]: v for k, v in BASE_CONFIG.items() if k.startswith(P)}
-    settings = read_settings(Config(project), Config({"region": "eu-west-1"}), environ=lambda _: None)
+    settings = read_settings(
+        Config(project), Config({"region": "eu-west-1"}), environ=lambda _: None, config_keys=lambda: project
+    )
     assert settings.release.version == "24.0.24"
     assert settings.install_dir == "~/condor-24.0.24"
     assert settings.collector_port == 9618 and settings.ssh_port == 22
@@ -100,7 +102,7 @@ GOOD_VALUES = {
     f"{P}:host": "203.0.113.7",
     f"{P}:sshUser": "annex",
     f"{P}:sshPort": "22",
-    f"{P}:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey",
+    f"{P}:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW",
     f"{P}:condorVersion": "24.0.24",
     f"{P}:condorTarballUrl": "https://example.org/condor-{platform}.tar.gz",
     f"{P}:condorTarballSha256": "0" * 64,
@@ -169,3 +171,36 @@ def test_a_private_key_in_plain_text_is_refused():
     message = str(raised.value)
     assert f"{P}:sshPrivateKey = [secret]" in message and "--secret" in message
     assert "SENTINEL-ssh-private-key" not in message
+
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW"
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [HOST_KEY, f"{HOST_KEY} root@submit", f"submit.example.org {HOST_KEY}", f"[203.0.113.7]:2222 {HOST_KEY}"],
+    ids=["bare", "pub-line", "keyscan", "keyscan-port"],
+)
+def test_host_key_as_users_paste_it(pasted: str):
+    connection = run_program({f"{P}:sshHostKey": pasted}).named("personal-condor-install").inputs["connection"]
+    assert connection["hostKey"] == HOST_KEY
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW",  # no type
+        HOST_KEY.replace("ssh-ed25519", "ssh-rsa"),  # the blob names another type
+        HOST_KEY[:-8],  # cut off
+        f"{HOST_KEY}\nssh-rsa AAAA",  # two lines
+        f"a b {HOST_KEY}",  # more than a host before it
+    ],
+)
+def test_other_host_key_forms_are_refused_naming_the_accepted_ones(pasted: str):
+    message = refused_keys({f"{P}:sshHostKey": pasted})
+    assert f"{P}:sshHostKey" in message and "ssh-keyscan line" in message and ".pub line" in message
+
+
+def test_a_misspelt_key_is_refused_naming_the_nearest():
+    message = refused_keys({f"{P}:condorVersoin": "8.7.3"})
+    assert f"{P}:condorVersoin is not a key this program reads: did you mean {P}:condorVersion?" in message
