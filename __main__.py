@@ -13,8 +13,8 @@ from components.condor_dir import CondorDir, CondorDirArgs
 from components.instance_profile import InstanceProfile, InstanceProfileArgs
 from components.key_pair import KeyPair, KeyPairArgs
 from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
+from components.machine import LocalMachine, SshMachine
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
-from components.remote_step import Machine
 from components.security_group import SecurityGroup, SecurityGroupArgs
 from components.settings import read_settings
 
@@ -78,12 +78,16 @@ check_stacks = CheckSetupStacks(
 )
 
 # Linux side: the personal condor waits for nothing on AWS; the client half waits for its values.
-machine = Machine(
-    host=settings.host,
-    user=settings.ssh_user,
-    port=settings.ssh_port,
-    private_key=settings.ssh_private_key,
-    host_key=settings.ssh_host_key,
+machine = (
+    LocalMachine()
+    if settings.runs_locally
+    else SshMachine(
+        host=settings.host,
+        user=settings.ssh_user,
+        port=settings.ssh_port,
+        private_key=settings.ssh_private_key,
+        host_key=settings.ssh_host_key,
+    )
 )
 condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine))
 condor = PersonalCondor(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.contract import ACCESS_KEY_FILE, KEY_PAIR_NAME, SECRET_KEY_FILE, CondorRelease, safe_region
-from components.remote_step import Machine, Step, remote_step
+from components.machine import Machine, Step, machine_step
 
 CONDOR_DIR = "~/.condor"
 # AWS takes seconds to accept a new access key; -check-setup is asked again for this long.
@@ -86,7 +86,7 @@ class AnnexClient(pulumi.ComponentResource):
         release = args.release
         key_pair_file = args.knobs.apply(lambda knobs: release.key_pair_file(knobs.region))
 
-        key_files = remote_step(
+        key_files = machine_step(
             args.machine,
             Step(
                 name=f"{name}-key-files",
@@ -106,7 +106,7 @@ class AnnexClient(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        user_config = remote_step(
+        user_config = machine_step(
             args.machine,
             Step(
                 name=f"{name}-user-config",
@@ -119,7 +119,7 @@ class AnnexClient(pulumi.ComponentResource):
         region_args = args.knobs.apply(
             lambda knobs: f"-aws-region {knobs.region}" if release.region_prefixed_knobs else ""
         )
-        remote_step(
+        machine_step(
             args.machine,
             Step(
                 name=f"{name}-check-setup",

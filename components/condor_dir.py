@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.remote_step import Machine, Step, remote_step
+from components.machine import Machine, Step, machine_step
 
 
 @dataclass
@@ -21,5 +21,5 @@ class CondorDir(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CondorDirArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:CondorDir", name, None, opts)
-        self.ready = remote_step(args.machine, Step(name=name, script="condor_dir.sh", values={}), parent=self)
+        self.ready = machine_step(args.machine, Step(name=name, script="condor_dir.sh", values={}), parent=self)
         self.register_outputs({})

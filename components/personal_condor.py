@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.contract import CondorRelease
-from components.remote_step import Machine, Step, remote_step
+from components.machine import Machine, Step, machine_step
 
 POOL_PASSWORD_FILE = "$(LOCAL_DIR)/condor_pool_password"  # noqa: S105 - a path, not a secret
 START_TIMEOUT_SECONDS = 120
@@ -68,7 +68,7 @@ class PersonalCondor(pulumi.ComponentResource):
         installer = "make-personal-from-tarball" if release.uses_make_personal_from_tarball else "condor_install"
         install_values = {"INSTALL_DIR": args.install_dir, "STOP_TIMEOUT": str(STOP_TIMEOUT_SECONDS)}
 
-        install = remote_step(
+        install = machine_step(
             args.machine,
             Step(
                 name=f"{name}-install",
@@ -86,7 +86,7 @@ class PersonalCondor(pulumi.ComponentResource):
             parent=self,
         )
         config_text = condor_config_text(args.collector_port)
-        configure = remote_step(
+        configure = machine_step(
             args.machine,
             Step(
                 name=f"{name}-configure",
@@ -102,7 +102,7 @@ class PersonalCondor(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        store_password = remote_step(
+        store_password = machine_step(
             args.machine,
             Step(
                 name=f"{name}-pool-password",
@@ -122,7 +122,7 @@ class PersonalCondor(pulumi.ComponentResource):
             hashlib.sha256(config_text.encode()).hexdigest()[:16],
             store_password.stdout,
         )
-        start = remote_step(
+        start = machine_step(
             args.machine,
             Step(
                 name=f"{name}-start",

@@ -24,6 +24,8 @@ from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PAT
 PROJECT = "condor-annex"
 DEFAULT_CONDOR_VERSION = "24.0.24"
 
+THIS_MACHINE = ("localhost", "127.0.0.1", "::1")
+HOST_ACCEPTED = "a DNS name or IPv4 address of the Linux machine, or localhost, nothing else"
 HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -104,6 +106,8 @@ class Settings:
 
     region: str
     host: str
+    # host names this machine: the steps run here, as the user running pulumi, without SSH.
+    runs_locally: bool
     ssh_user: str
     ssh_port: int
     ssh_private_key: pulumi.Output[str] | None
@@ -272,21 +276,36 @@ def read_settings(
     elif not REGION.fullmatch(region):
         reader.problems.append(f"aws:region = {region!r}: an AWS region name such as us-east-1")
 
+    runs_locally = reader.config.get("host") in THIS_MACHINE
     host = reader.required(
         "host",
-        reader.text("host", HOSTNAME, "a DNS name or IPv4 address of the Linux machine, nothing else"),
-        "the public DNS name or IPv4 address of the Linux machine that runs the personal HTCondor",
+        reader.config.get("host") if runs_locally else reader.text("host", HOSTNAME, HOST_ACCEPTED),
+        "the public DNS name or IPv4 address of the Linux machine that runs the personal HTCondor, "
+        "or localhost to run on this machine",
     )
-    ssh_user = reader.required(
-        "sshUser",
-        reader.text("sshUser", UNIX_USER, "a Unix user name (lower case letters, digits, _ . -)"),
-        "the (non-root) account on the Linux machine that will own the personal HTCondor",
-    )
+    if runs_locally:
+        for key in ("sshUser", "sshPrivateKey", "sshHostKey"):
+            if reader.config.get(key):
+                reader.problems.append(
+                    f"{PROJECT}:{key} is set, but host is {host}: the steps run on this machine as the user "
+                    "running pulumi, without SSH; remove it"
+                )
+        ssh_user = ""
+    else:
+        ssh_user = reader.required(
+            "sshUser",
+            reader.text("sshUser", UNIX_USER, "a Unix user name (lower case letters, digits, _ . -)"),
+            "the (non-root) account on the Linux machine that will own the personal HTCondor",
+        )
     if ssh_user == "root":
         reader.fail("sshUser", ssh_user, "a non-root account: HTCondor's personal install refuses to run as root")
 
-    private_key_text = reader.text(
-        "sshPrivateKey", PRIVATE_KEY, "a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)", secret=True
+    private_key_text = (
+        None
+        if runs_locally
+        else reader.text(
+            "sshPrivateKey", PRIVATE_KEY, "a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)", secret=True
+        )
     )
     if private_key_text and not is_secret(f"{PROJECT}:sshPrivateKey"):
         reader.fail(
@@ -329,9 +348,11 @@ def read_settings(
         )
 
     why_cidrs = (
-        "host is a DNS name, so list the Linux machine's public address as a /32 "
-        '(or ["0.0.0.0/0"] to admit everyone, as condor_annex -setup did)'
-    )
+        f"host is {host}, which is not the address AWS sees, so list this machine's public address as a /32"
+        if runs_locally
+        else "host is a DNS name, so list the Linux machine's public address as a /32"
+    ) + ' (or ["0.0.0.0/0"] to admit everyone, as condor_annex -setup did)'
+    default_ingress = None if runs_locally else _default_ingress(host)
     retention_raw = reader.config.get("logRetentionDays")
     retention = 14
     if retention_raw is not None:
@@ -343,18 +364,21 @@ def read_settings(
     settings = Settings(
         region=region,
         host=host,
+        runs_locally=runs_locally,
         ssh_user=ssh_user,
         ssh_port=reader.port("sshPort", 22, 1),
         ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
-        ssh_host_key=_host_key(reader),
+        ssh_host_key=None if runs_locally else _host_key(reader),
         release=release,
         tarball_url=tarball_url or release.default_tarball_url,
         tarball_sha256=reader.text("condorTarballSha256", SHA256, "64 lower-case hex digits (sha256sum's output)"),
         install_dir=(install_dir or "").rstrip("/"),
         collector_port=reader.port("collectorPort", 9618, 1024),
         pool_password=pulumi.Output.secret(pool_password or ""),
-        ssh_ingress_cidrs=reader.cidrs("sshIngressCidrs", _default_ingress(host), why_cidrs, allow_empty=True),
-        condor_ingress_cidrs=reader.cidrs("condorIngressCidrs", _default_ingress(host), why_cidrs, allow_empty=False),
+        ssh_ingress_cidrs=reader.cidrs(
+            "sshIngressCidrs", default_ingress, why_cidrs + "; [] for none", allow_empty=True
+        ),
+        condor_ingress_cidrs=reader.cidrs("condorIngressCidrs", default_ingress, why_cidrs, allow_empty=False),
         annex_image_id=reader.text("annexImageId", AMI, "an AMI id such as ami-0123456789abcdef0"),
         annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
         log_retention_days=retention,

@@ -85,3 +85,6 @@ stop_condor() {
   done
   rm -f "$(master_pid_file)"
 }
+
+# HTCondor's personal install refuses root, and so does every step: the files must be the user's.
+[ "$(id -u)" -ne 0 ] || die "runs as root; run it as the (non-root) account that owns the personal HTCondor"

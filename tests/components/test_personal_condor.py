@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from tests.components.test_settings import HOST_KEY
 from tests.harness import BASE_CONFIG, run_program
 
 STEPS = [
@@ -103,10 +104,10 @@ def test_connection_options():
     program = run_program(
         {
             "condor-annex:sshPort": "2222",
-            "condor-annex:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW",
+            "condor-annex:sshHostKey": HOST_KEY,
         }
     )
     connection = program.named("personal-condor-install").inputs["connection"]
     assert connection["port"] == 2222 and connection["user"] == "annex"
-    assert connection["hostKey"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW"
+    assert connection["hostKey"] == HOST_KEY
     assert connection["dialErrorLimit"] >= 10

@@ -48,6 +48,20 @@ BAD_CONFIGS = [
     ({f"{P}:annexInstanceType": "m5.large\nSTART = FALSE"}, f"{P}:annexInstanceType", "instance type"),
     ({f"{P}:logRetentionDays": "10"}, f"{P}:logRetentionDays", "one of 1, 3, 5"),
     ({"aws:region": None}, "aws:region is required", "us-east-1"),
+    # The machine running pulumi itself: no SSH settings, and no address AWS could see to default to.
+    ({f"{P}:host": "localhost"}, f"{P}:sshUser is set, but host is localhost", "without SSH"),
+    (
+        {f"{P}:host": "127.0.0.1", f"{P}:sshUser": None, f"{P}:sshHostKey": "ssh-ed25519 AAAA"},
+        f"{P}:sshHostKey is set, but host is 127.0.0.1",
+        "remove it",
+    ),
+    ({f"{P}:host": "::1", f"{P}:sshUser": None}, f"{P}:condorIngressCidrs is required", "not the address AWS sees"),
+    (
+        {f"{P}:host": "localhost", f"{P}:sshUser": None, f"{P}:condorIngressCidrs": '["203.0.113.7/32"]'},
+        f"{P}:sshIngressCidrs is required",
+        "[] for none",
+    ),
+    ({f"{P}:condorVersoin": "8.7.3"}, f"{P}:condorVersoin is not a key", "did you mean"),
     ({"aws:region": "mars-north-1; true"}, "aws:region", "AWS region name"),
 ]
 
@@ -204,3 +218,22 @@ def test_other_host_key_forms_are_refused_naming_the_accepted_ones(pasted: str):
 def test_a_misspelt_key_is_refused_naming_the_nearest():
     message = refused_keys({f"{P}:condorVersoin": "8.7.3"})
     assert f"{P}:condorVersoin is not a key this program reads: did you mean {P}:condorVersion?" in message
+
+
+def test_localhost_runs_every_step_here_as_a_local_command():
+    program = run_program(
+        {
+            f"{P}:host": "localhost",
+            f"{P}:sshUser": None,
+            f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
+            f"{P}:sshIngressCidrs": "[]",
+        }
+    )
+    assert program.of_type("command:remote:Command") == []
+    local = program.of_type("command:local:Command")
+    assert len(local) == 8
+    for step in local:
+        assert "connection" not in step.inputs and step.inputs["addPreviousOutputInEnv"] is False
+        assert step.delete_before_replace
+    store = program.named("personal-condor-pool-password")
+    assert "stdin" in store.secret_inputs and store.inputs["logging"] == "none"

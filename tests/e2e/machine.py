@@ -69,6 +69,29 @@ class Machine:
             time.sleep(1)
         return result
 
+    def run_here(self, command: str, stdin: str | None = None, timeout: float = 300) -> Result:
+        """As pulumi-command's local.Command runs a command for a user running `pulumi up` on the
+        machine itself: `/bin/sh -c` as that user, in a process of its own, with that user's HOME."""
+        account = pwd.getpwnam(self.user)
+        completed = subprocess.run(
+            ["/bin/sh", "-c", command],
+            input=(stdin or "").encode(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            user=account.pw_uid,
+            group=account.pw_gid,
+            extra_groups=[],
+            cwd=account.pw_dir,
+            env={
+                "HOME": account.pw_dir,
+                "USER": self.user,
+                "LOGNAME": self.user,
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+            },
+        )
+        return Result(completed.returncode, completed.stdout.decode(), completed.stderr.decode())
+
     def _ssh(self, port: int, command: str, stdin: str | None, timeout: float) -> Result:
         completed = subprocess.run(
             [

@@ -17,9 +17,12 @@ class StepFailedError(Exception):
         return f"{self.step} exited {self.result.status}: {self.result.stderr.strip()}"
 
 
+LOCAL_COMMAND = "command:local:Command"
+
+
 def steps(program: Program) -> list[Registration]:
     """The commands in an order where each comes after everything it depends on."""
-    commands = program.of_type("command:remote:Command")
+    commands = program.of_type("command:remote:Command") + program.of_type(LOCAL_COMMAND)
     ordered: list[Registration] = []
     pending = list(commands)
     while pending:
@@ -34,13 +37,21 @@ def step_named(program: Program, name: str) -> Registration:
     return next(step for step in steps(program) if step.name == name)
 
 
+def run_step(machine: Machine, step: Registration, action: str = "create") -> Result:
+    """One action of a step, run the way its kind of command runs it."""
+    stdin = step.inputs.get("stdin") if action == "create" else None
+    if step.type == LOCAL_COMMAND:
+        return machine.run_here(step.inputs[action], stdin)
+    return machine.run(step.inputs[action], stdin, step.inputs["connection"])
+
+
 def up(machine: Machine, program: Program, stop_before: str | None = None) -> dict[str, Result]:
     """Run every step's create in order (up to, not including, `stop_before`)."""
     results = {}
     for step in steps(program):
         if step.name == stop_before:
             break
-        result = machine.run(step.inputs["create"], step.inputs.get("stdin"), step.inputs["connection"])
+        result = run_step(machine, step)
         results[step.name] = result
         if result.status != 0:
             raise StepFailedError(step.name, result)
@@ -49,20 +60,39 @@ def up(machine: Machine, program: Program, stop_before: str | None = None) -> di
 
 def destroy(machine: Machine, program: Program) -> None:
     for step in reversed(steps(program)):
-        result = machine.run(step.inputs["delete"], connection=step.inputs["connection"])
+        result = run_step(machine, step, "delete")
         if result.status != 0:
             raise StepFailedError(step.name, result)
 
 
 def program_for(
-    machine: Machine, tarballs: TarballServer, version: str, prefix: str = "", port: int | None = None, **extra: str
+    machine: Machine,
+    tarballs: TarballServer,
+    version: str,
+    prefix: str = "",
+    port: int | None = None,
+    local: bool = False,
+    **extra: str,
 ) -> tuple[Program, int]:
-    """The program configured for this machine and a collector port, free unless given (returned too)."""
+    """The program configured for this machine, over SSH or (`local`) as the user running pulumi on
+    it, and a collector port, free unless given (returned too)."""
     port = port or free_port()
+    reach = (
+        {
+            "condor-annex:host": "localhost",
+            "condor-annex:sshUser": None,
+            "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
+            "condor-annex:sshIngressCidrs": "[]",
+        }
+        if local
+        else {
+            "condor-annex:host": "127.0.0.1",
+            "condor-annex:sshPort": str(machine.port),
+            "condor-annex:sshUser": machine.user,
+        }
+    )
     config = {
-        "condor-annex:host": "127.0.0.1",
-        "condor-annex:sshPort": str(machine.port),
-        "condor-annex:sshUser": machine.user,
+        **reach,
         "condor-annex:condorVersion": version,
         "condor-annex:condorTarballUrl": tarballs.url(f"{prefix}/condor-{version}-{{platform}}-stripped.tar.gz"),
         "condor-annex:collectorPort": str(port),

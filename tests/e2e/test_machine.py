@@ -23,7 +23,7 @@ from tests.e2e.machine import (
     snapshot,
 )
 from tests.e2e.release import StandinFiles, stored_password
-from tests.e2e.replay import StepFailedError, destroy, program_for, step_named, up
+from tests.e2e.replay import StepFailedError, destroy, program_for, run_step, step_named, steps, up
 from tests.harness import BASE_CONFIG, SENTINEL_KEY_PAIR_PEM, SENTINEL_SECRET_KEY, sentinels
 
 PASSWORD = BASE_CONFIG["condor-annex:poolPassword"]
@@ -42,15 +42,18 @@ def assert_no_secret_in_argv(files: StandinFiles) -> None:
             assert secret not in " ".join(run), f"a secret is on the command line of {run[0]}"
 
 
+@pytest.mark.parametrize("reach", ["ssh", "local"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_up_rerun_and_destroy(
-    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path, version: str
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path, version: str, reach: str
 ):
+    """The same checks whether the steps reach the machine over SSH or run on it as the user."""
     before = snapshot(fresh_home)
-    program, port = program_for(machine, tarballs, version)
+    program, port = program_for(machine, tarballs, version, local=reach == "local")
+    assert {step.type for step in steps(program)} == {f"command:{reach.replace('ssh', 'remote')}:Command"}
     sessions = machine.sessions
     results = up(machine, program)
-    assert machine.sessions - sessions == 8, "one SSH session per step"
+    assert machine.sessions - sessions == (8 if reach == "ssh" else 0), "one SSH session per step, or none"
     assert f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz" in tarballs.requests
     assert "not verified" in results["personal-condor-install"].stderr, "an unpinned tarball must be called out"
     check_log = results["annex-client-check-setup"].stderr
@@ -168,7 +171,7 @@ def test_new_pool_password_restarts_onto_fresh_daemons(machine: Machine, tarball
     rotated, _ = program_for(machine, tarballs, "24.0.24", poolPassword="a-rotated-pool-password", port=port)
     assert rotated.changed_from(program) == ["personal-condor-pool-password", "personal-condor-start"]
     for name in rotated.changed_from(program):
-        result = machine.run(step_named(rotated, name).inputs["create"], step_named(rotated, name).inputs.get("stdin"))
+        result = run_step(machine, step_named(rotated, name))
         assert result.status == 0, result.stderr
     assert "restarting condor_master" in result.stderr and "every daemon reported after" in result.stderr
     password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
@@ -194,8 +197,7 @@ def test_a_new_access_key_is_waited_for(
     program, _ = program_for(machine, tarballs, "24.0.24")
     up(machine, program, stop_before="annex-client-check-setup")
     write_aws_state(standin_files, key_known_from=time.time() + 6)
-    check = step_named(program, "annex-client-check-setup")
-    result = machine.run(check.inputs["create"])
+    result = run_step(machine, step_named(program, "annex-client-check-setup"))
     assert result.status == 0, result.stderr
     assert "AWS does not know the new access key yet" in result.stderr
     assert "Your setup looks OK" in result.stderr
@@ -208,7 +210,7 @@ def test_a_broken_pool_password_fails_check_setup(machine: Machine, tarballs: Ta
     up(machine, program)
     password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
     password_file.write_bytes(b"\x00" + password_file.read_bytes()[1:])
-    result = machine.run(step_named(program, "annex-client-check-setup").inputs["create"])
+    result = run_step(machine, step_named(program, "annex-client-check-setup"))
     assert result.status != 0
     assert "security configuration broken" in result.stderr and "not authorized to advertise" in result.stderr
     destroy(machine, program)
@@ -280,3 +282,12 @@ def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarb
     assert "Total for query: 0 jobs" in queue.stdout, "the test job was left in the queue"
     destroy(machine, program)
     assert snapshot(fresh_home) == before
+
+
+def test_the_local_path_refuses_root(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    """`pulumi up` run as root on the submit machine: the first step stops before it writes anything."""
+    program, _ = program_for(machine, tarballs, "24.0.24", local=True)
+    first = steps(program)[0]
+    as_root = subprocess.run(["/bin/sh", "-c", first.inputs["create"]], capture_output=True, text=True, check=False)
+    assert as_root.returncode != 0 and "runs as root" in as_root.stderr
+    assert not Path("/root/.condor/.condor-annex-before").exists()

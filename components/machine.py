@@ -1,0 +1,147 @@
+"""Where the machine-side steps run, and how each step becomes a pulumi-command resource.
+
+A step is a real script in `remote/` (lintable, `set -euo pipefail`). Its command string is that
+script behind a rendered header of plain values; secrets travel on stdin only. Each step runs as
+`bash -c '<header + lib.sh + script>' <step> create|delete`, in a fresh non-login shell: over SSH
+on a remote machine (`SshMachine`), or on the machine running `pulumi up`, as the user running it
+(`LocalMachine`). The scripts cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+
+SCRIPTS = Path(__file__).resolve().parent / "remote"
+
+
+def shell_value(value: str) -> str:
+    """A single-quoted shell word; a leading `~/` becomes `"$HOME"/` so it expands on the machine."""
+    if value.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(value[2:])
+    return shlex.quote(value)
+
+
+def render(script: str, step: str, action: str, values: Mapping[str, str]) -> str:
+    """The command string for one action of one step script."""
+    header = "".join(f"{name}={shell_value(value)}\n" for name, value in sorted(values.items()))
+    body = "\n".join(
+        [
+            f"STEP={shlex.quote(step)}",
+            header,
+            (SCRIPTS / "lib.sh").read_text(),
+            (SCRIPTS / script).read_text(),
+        ]
+    )
+    return f"bash -c {shlex.quote(body)} {shlex.quote(step)} {action}"
+
+
+@dataclass
+class Step:
+    """One machine step: its script, plain values, optional secret stdin and what it waits for."""
+
+    name: str
+    script: str
+    values: Mapping[str, pulumi.Input[str]]
+    stdin: pulumi.Input[str] | None = None
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    # Where the step's effect lives: a change here must delete the old one first, not update it.
+    location: Sequence[str] = field(default_factory=list)
+
+
+@dataclass
+class CommandSpec:
+    """What both kinds of command take: the rendered actions, stdin and how quiet to be."""
+
+    create: pulumi.Input[str]
+    delete: pulumi.Input[str]
+    stdin: pulumi.Input[str] | None
+    triggers: list[str] | None
+    quiet: bool
+
+
+@dataclass
+class SshMachine:
+    """A Linux machine reached over SSH: the connection every step shares."""
+
+    host: str
+    user: str
+    port: int
+    private_key: pulumi.Output[str] | None = None
+    host_key: str | None = None
+
+    def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        return command.remote.Command(
+            name,
+            connection=command.remote.ConnectionArgs(
+                host=self.host,
+                user=self.user,
+                port=self.port,
+                private_key=self.private_key,
+                host_key=self.host_key,
+                # A freshly booted or briefly unreachable machine: keep dialling for about five minutes.
+                dial_error_limit=30,
+                per_dial_timeout=10,
+            ),
+            create=spec.create,
+            delete=spec.delete,
+            stdin=spec.stdin,
+            triggers=spec.triggers,
+            # The provider would otherwise send PULUMI_COMMAND_STDOUT as an SSH environment request,
+            # which a stock sshd (AcceptEnv LANG LC_*) refuses, failing every update and delete.
+            add_previous_output_in_env=False,
+            logging=command.remote.Logging.NONE if spec.quiet else command.remote.Logging.STDOUT_AND_STDERR,
+            opts=opts,
+        )
+
+
+@dataclass
+class LocalMachine:
+    """The machine running `pulumi up`, as the user running it: no SSH, no key."""
+
+    def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        return command.local.Command(
+            name,
+            create=spec.create,
+            delete=spec.delete,
+            stdin=spec.stdin,
+            triggers=spec.triggers,
+            # The scripts read nothing from the environment; a previous output there could hold a secret.
+            add_previous_output_in_env=False,
+            logging=command.local.Logging.NONE if spec.quiet else command.local.Logging.STDOUT_AND_STDERR,
+            opts=opts,
+        )
+
+
+Machine = SshMachine | LocalMachine
+
+
+def machine_step(machine: Machine, step: Step, parent: pulumi.Resource) -> pulumi.CustomResource:
+    carries_secret = step.stdin is not None
+    # Output.all of no values resolves to a list, not a mapping.
+    values = pulumi.Output.all(**step.values) if step.values else pulumi.Output.from_input({})
+    return machine.command(
+        step.name,
+        CommandSpec(
+            create=values.apply(lambda plain: render(step.script, step.name, "create", plain)),
+            delete=values.apply(lambda plain: render(step.script, step.name, "delete", plain)),
+            stdin=step.stdin,
+            triggers=list(step.location) or None,
+            quiet=carries_secret,
+        ),
+        pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(step.depends_on),
+            # Replacing a step must undo the old one before redoing it: create-before-delete
+            # would let the old delete remove what the new create just wrote.
+            delete_before_replace=True,
+            # Scripts never print a secret on stdout (the start step reads the store step's), but
+            # a failing tool's message on stderr might echo what it was given.
+            additional_secret_outputs=["stderr"] if carries_secret else None,
+        ),
+    )
