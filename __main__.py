@@ -48,7 +48,6 @@ group = SecurityGroup(
         tags=tags,
     ),
 )
-key_pair = KeyPair("annex-key-pair", KeyPairArgs(tags=tags))
 annex_user = AnnexUser(
     "annex-user",
     AnnexUserArgs(
@@ -90,6 +89,15 @@ machine = (
     )
 )
 condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine))
+key_pair = KeyPair(
+    "annex-key-pair",
+    KeyPairArgs(
+        machine=machine,
+        key_pair_file=settings.release.key_pair_file(settings.region),
+        condor_dir=condor_dir.ready,
+        tags=tags,
+    ),
+)
 condor = PersonalCondor(
     "personal-condor",
     PersonalCondorArgs(
@@ -119,10 +127,9 @@ client = AnnexClient(
         knobs=knobs,
         access_key_id=annex_user.access_key_id,
         secret_access_key=annex_user.secret_access_key,
-        key_pair_private_key=key_pair.private_key_pem,
         condor_dir=condor_dir.ready,
         condor_ready=condor.ready,
-        aws_ready=[check_stacks],
+        aws_ready=[check_stacks, key_pair.ready],
     ),
 )
 
@@ -135,7 +142,6 @@ pulumi.export("instanceProfileArn", profile.profile_arn)
 pulumi.export("instanceRoleArn", profile.role_arn)
 pulumi.export("securityGroupId", group.group_id)
 pulumi.export("keyPairName", key_pair.key_name)
-pulumi.export("keyPairPrivateKey", key_pair.private_key_pem)
 pulumi.export("annexUserName", annex_user.user_name)
 pulumi.export("accessKeyId", annex_user.access_key_id)
 pulumi.export("secretAccessKey", annex_user.secret_access_key)
@@ -149,4 +155,4 @@ pulumi.export("poolPasswordFile", condor.pool_password_file)
 pulumi.export("userConfigFile", client.user_config_file)
 pulumi.export("accessKeyFile", client.access_key_file)
 pulumi.export("secretKeyFile", client.secret_key_file)
-pulumi.export("keyPairFile", client.key_pair_file)
+pulumi.export("keyPairFile", key_pair.key_pair_file)

@@ -42,9 +42,8 @@ ORIGINAL = [
 def kind(registration: Registration) -> str:
     if registration.type == COMMAND:
         return "ssh"
-    if registration.type.startswith("aws:"):
-        return "aws"
-    return "local"  # pulumi-tls keys are made on the deploying machine, with no API call
+    assert registration.type.startswith("aws:"), registration.type
+    return "aws"
 
 
 def count(links: list[Registration], of_kind: str) -> int:
@@ -55,7 +54,7 @@ def main() -> None:
     program = run_program()
     resources = [r for r in program.registrations if not r.type.startswith(f"{PROJECT}:")]
     critical = max((program.longest_chain(r) for r in resources), key=len)
-    totals = {k: sum(1 for r in resources if kind(r) == k) for k in ("aws", "ssh", "local")}
+    totals = {k: sum(1 for r in resources if kind(r) == k) for k in ("aws", "ssh")}
     original = {k: sum(1 for of_kind, _ in ORIGINAL if of_kind == k) for k in ("aws", "ssh")}
 
     print(machine_description())

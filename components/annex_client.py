@@ -67,7 +67,6 @@ class AnnexClientArgs:
     knobs: pulumi.Output[AnnexKnobs]
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
-    key_pair_private_key: pulumi.Input[str]
     condor_dir: pulumi.Resource
     condor_ready: pulumi.Resource
     aws_ready: list[pulumi.Resource]
@@ -78,31 +77,22 @@ class AnnexClient(pulumi.ComponentResource):
 
     access_key_file: str
     secret_key_file: str
-    key_pair_file: pulumi.Output[str]
     user_config_file: str
 
     def __init__(self, name: str, args: AnnexClientArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:AnnexClient", name, None, opts)
         release = args.release
-        key_pair_file = args.knobs.apply(lambda knobs: release.key_pair_file(knobs.region))
 
         key_files = machine_step(
             args.machine,
             Step(
                 name=f"{name}-key-files",
                 script="key_files.sh",
-                values={
-                    "ACCESS_KEY_FILE": ACCESS_KEY_FILE,
-                    "SECRET_KEY_FILE": SECRET_KEY_FILE,
-                    "KEY_PAIR_FILE": key_pair_file,
-                },
+                values={"ACCESS_KEY_FILE": ACCESS_KEY_FILE, "SECRET_KEY_FILE": SECRET_KEY_FILE},
                 stdin=pulumi.Output.secret(
-                    pulumi.Output.format(
-                        "{0}\n{1}\n{2}", args.access_key_id, args.secret_access_key, args.key_pair_private_key
-                    )
+                    pulumi.Output.format("{0}\n{1}\n", args.access_key_id, args.secret_access_key)
                 ),
                 depends_on=[args.condor_dir],
-                location=[key_pair_file],  # type: ignore[list-item]
             ),
             parent=self,
         )
@@ -136,13 +126,11 @@ class AnnexClient(pulumi.ComponentResource):
 
         self.access_key_file = f"{CONDOR_DIR}/{ACCESS_KEY_FILE}"
         self.secret_key_file = f"{CONDOR_DIR}/{SECRET_KEY_FILE}"
-        self.key_pair_file = key_pair_file.apply(lambda file: f"{CONDOR_DIR}/{file}")
         self.user_config_file = f"{CONDOR_DIR}/user_config"
         self.register_outputs(
             {
                 "access_key_file": self.access_key_file,
                 "secret_key_file": self.secret_key_file,
-                "key_pair_file": self.key_pair_file,
                 "user_config_file": self.user_config_file,
             }
         )

@@ -1,4 +1,4 @@
-"""KeyPair: the SSH key for debugging annex instances."""
+"""KeyPair: the SSH key for debugging annex instances, made on the machine and imported into EC2."""
 
 from __future__ import annotations
 
@@ -6,32 +6,49 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_tls as tls
 
 from components.contract import KEY_PAIR_NAME
+from components.machine import Machine, Step, machine_step
 
 
 @dataclass
 class KeyPairArgs:
+    machine: Machine
+    # The private key's file name in ~/.condor, which the HTCondor version fixes.
+    key_pair_file: str
+    condor_dir: pulumi.Resource
     tags: dict[str, str] = field(default_factory=dict)
 
 
 class KeyPair(pulumi.ComponentResource):
-    """`HTCondorAnnex-KeyPair`, its private key held only as a secret."""
+    """`HTCondorAnnex-KeyPair`: ssh-keygen on the machine, and only its public key goes to AWS."""
 
     key_name: pulumi.Output[str]
-    private_key_pem: pulumi.Output[str]
+    key_pair_file: str
+    ready: pulumi.Resource
 
     def __init__(self, name: str, args: KeyPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("condor-annex:aws:KeyPair", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-
-        # RSA rather than Ed25519: the published annex images predate Ed25519 support.
-        private_key = tls.PrivateKey(f"{name}-private-key", algorithm="RSA", rsa_bits=4096, opts=child)
+        super().__init__("condor-annex:machine:KeyPair", name, None, opts)
+        make = machine_step(
+            args.machine,
+            Step(
+                name=f"{name}-make",
+                script="key_pair.sh",
+                values={"KEY_PAIR_FILE": args.key_pair_file},
+                depends_on=[args.condor_dir],
+                location=[args.key_pair_file],
+            ),
+            parent=self,
+        )
         key_pair = aws.ec2.KeyPair(
-            name, key_name=KEY_PAIR_NAME, public_key=private_key.public_key_openssh, tags=args.tags, opts=child
+            name,
+            key_name=KEY_PAIR_NAME,
+            public_key=make.stdout,  # type: ignore[attr-defined]
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.key_name = key_pair.key_name
-        self.private_key_pem = pulumi.Output.secret(private_key.private_key_pem)
-        self.register_outputs({"key_name": self.key_name})
+        self.key_pair_file = f"~/.condor/{args.key_pair_file}"
+        self.ready = key_pair
+        self.register_outputs({"key_name": self.key_name, "key_pair_file": self.key_pair_file})

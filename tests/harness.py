@@ -1,8 +1,8 @@
 """Run the whole Pulumi program under mocks and record what it registers.
 
-The stock mock monitor does not mark a provider's declared secret outputs (AccessKey.secret,
-PrivateKey.private_key_pem) as secret, nor `additionalSecretOutputs`; the engine does both, so the
-monitor here does too, or secret tests would pass for the wrong reason.
+The stock mock monitor does not mark a provider's declared secret outputs (AccessKey.secret) as
+secret, nor `additionalSecretOutputs`; the engine does both, so the monitor here does too, or
+secret tests would pass for the wrong reason.
 """
 
 from __future__ import annotations
@@ -26,14 +26,12 @@ PROGRAM = ROOT / "__main__.py"
 PROJECT = "condor-annex"
 
 SENTINEL_SECRET_KEY = "SENTINEL-aws-secret-key-7f3a"
-SENTINEL_KEY_PAIR_PEM = "-----BEGIN RSA PRIVATE KEY-----\nSENTINEL-key-pair-pem-91c2\n-----END RSA PRIVATE KEY-----\n"
 ACCOUNT_ID = "123456789012"
 VPC_ID = "vpc-0default0000000"
 
 # What the real providers' schemas declare secret; the engine marks these whatever the program says.
 PROVIDER_SECRET_OUTPUTS = {
     "aws:iam/accessKey:AccessKey": {"secret", "sesSmtpPasswordV4"},
-    "tls:index/privateKey:PrivateKey": {"privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"},
 }
 
 BASE_CONFIG = {
@@ -190,8 +188,6 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         outputs = {"arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{inputs['name']}"}
     elif kind == "AccessKey":
         outputs = {"id": f"AKIA{digest[:16].upper()}", "secret": SENTINEL_SECRET_KEY}
-    elif kind == "PrivateKey":
-        outputs = {"privateKeyPem": SENTINEL_KEY_PAIR_PEM, "publicKeyOpenssh": f"ssh-rsa AAAA{digest[:40]}"}
     elif kind == "Stack":
         outputs = {"id": f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{inputs['name']}/{digest[:8]}"}
     elif kind == "Command":
@@ -314,7 +310,6 @@ def sentinels() -> list[str]:
         BASE_CONFIG[f"{PROJECT}:poolPassword"],
         "SENTINEL-ssh-private-key-c4b0",
         SENTINEL_SECRET_KEY,
-        "SENTINEL-key-pair-pem-91c2",
     ]
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Step 5: the annex user's access key and the key pair's private key in ~/.condor, mode 0600.
-# stdin: line 1 the access key id, line 2 the secret key, then the PEM private key.
-# Values (rendered header): ACCESS_KEY_FILE SECRET_KEY_FILE KEY_PAIR_FILE
+# Step 5: the annex user's access key in ~/.condor, mode 0600.
+# stdin: line 1 the access key id, line 2 the secret key.
+# Values (rendered header): ACCESS_KEY_FILE SECRET_KEY_FILE
 set -euo pipefail
 
 CONDOR_DIR="$HOME/.condor"
@@ -14,13 +14,11 @@ create() {
   [ -n "$access_key" ] && [ -n "$secret_key" ] || die "empty access key from the AWS side"
   printf '%s\n' "$access_key" | atomic_write "$CONDOR_DIR/$ACCESS_KEY_FILE" 600
   printf '%s\n' "$secret_key" | atomic_write "$CONDOR_DIR/$SECRET_KEY_FILE" 600
-  atomic_write "$CONDOR_DIR/$KEY_PAIR_FILE" 600
-  grep -q 'PRIVATE KEY-----' "$CONDOR_DIR/$KEY_PAIR_FILE" || die "the key pair's private key did not arrive"
-  log "wrote $ACCESS_KEY_FILE, $SECRET_KEY_FILE and $KEY_PAIR_FILE in $CONDOR_DIR"
+  log "wrote $ACCESS_KEY_FILE and $SECRET_KEY_FILE in $CONDOR_DIR"
 }
 
 delete() {
-  rm -f "$CONDOR_DIR/$ACCESS_KEY_FILE" "$CONDOR_DIR/$SECRET_KEY_FILE" "$CONDOR_DIR/$KEY_PAIR_FILE"
+  rm -f "$CONDOR_DIR/$ACCESS_KEY_FILE" "$CONDOR_DIR/$SECRET_KEY_FILE"
 }
 
 case "$1" in

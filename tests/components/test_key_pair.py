@@ -1,14 +1,33 @@
+import json
+
 from components.contract import KEY_PAIR_NAME
 from tests.harness import run_program
 
 
-def test_key_pair_name_and_secret_private_key():
+def test_key_pair_imports_the_public_key_the_machine_step_printed():
     program = run_program()
     key_pair = program.named("annex-key-pair")
     assert key_pair.type == "aws:ec2/keyPair:KeyPair"
     assert key_pair.inputs["keyName"] == KEY_PAIR_NAME
-    private_key = program.named("annex-key-pair-private-key")
-    assert key_pair.inputs["publicKey"] == private_key.outputs["publicKeyOpenssh"]
-    assert private_key.inputs["algorithm"] == "RSA" and private_key.inputs["rsaBits"] >= 4096
-    assert program.outputs["keyPairPrivateKey"].secret, "keyPairPrivateKey must be a secret output"
+    make = program.named("annex-key-pair-make")
+    assert make.urn in key_pair.dependencies
+    assert key_pair.inputs["publicKey"] == make.outputs["stdout"]
+    assert "KEY_PAIR_FILE=HTCondorAnnex-KeyPair.us-east-1.pem" in make.inputs["create"]
+    assert "ssh-keygen -q -t rsa -b 4096" in make.inputs["create"]
     assert program.outputs["keyPairName"].value == KEY_PAIR_NAME
+
+
+def test_no_private_key_anywhere_in_the_program():
+    program = run_program()
+    assert "keyPairPrivateKey" not in program.outputs
+    assert not [r.name for r in program.registrations if r.type.startswith("tls:")]
+    everything = json.dumps([[r.inputs, r.outputs] for r in program.registrations], default=str)
+    assert "PRIVATE KEY-----" not in everything.replace("'PRIVATE KEY-----'", "")
+
+
+def test_the_key_pair_waits_for_nothing_on_aws_and_check_setup_waits_for_it():
+    program = run_program()
+    make = program.named("annex-key-pair-make")
+    assert [program.by_urn(urn).name for urn in make.dependencies] == ["condor-dir"]
+    check = program.named("annex-client-check-setup")
+    assert program.named("annex-key-pair").urn in check.dependencies

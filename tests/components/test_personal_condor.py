@@ -17,7 +17,7 @@ STEPS = [
     "personal-condor-start",
 ]
 CLIENT_STEPS = ["annex-client-key-files", "annex-client-user-config", "annex-client-check-setup"]
-AWS_TYPES = ("aws:", "tls:")
+AWS_TYPES = ("aws:",)
 
 
 def test_install_step_per_version_line():

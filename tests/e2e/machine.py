@@ -1,4 +1,4 @@
-"""A real OpenSSH server on 127.0.0.1, a non-root user to log in as, and a tarball server.
+"""A real OpenSSH server on loopback, a non-root user to log in as, and a tarball server.
 
 The remote steps run here exactly as pulumi-command runs them: one SSH session per command, the
 command string sent as-is to the user's login shell, the stdin given, the exit status and stderr
@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 USER = "annex-e2e"
+# The address the program is given for the SSH path: loopback, but not one of the names (localhost,
+# 127.0.0.1, ::1) that make the program run its steps locally instead.
+SSH_HOST = "127.0.0.2"
 
 
 def free_port() -> int:
@@ -58,10 +61,11 @@ class Machine:
         the provider's back-off differs in its delays, not in what it retries).
         """
         port = int(connection["port"]) if connection else self.port
+        host = connection["host"] if connection else SSH_HOST
         dial_error_limit = int(connection.get("dialErrorLimit", 10)) if connection else 0
         for dials in range(1, dial_error_limit + 2):
             self.sessions += 1
-            result = self._ssh(port, command, stdin, timeout)
+            result = self._ssh(host, port, command, stdin, timeout)
             refused = result.status == 255 and "Connection refused" in result.stderr
             if not refused or dials > dial_error_limit:
                 return result
@@ -92,7 +96,7 @@ class Machine:
         )
         return Result(completed.returncode, completed.stdout.decode(), completed.stderr.decode())
 
-    def _ssh(self, port: int, command: str, stdin: str | None, timeout: float) -> Result:
+    def _ssh(self, host: str, port: int, command: str, stdin: str | None, timeout: float) -> Result:
         completed = subprocess.run(
             [
                 "ssh",
@@ -108,7 +112,7 @@ class Machine:
                 "UserKnownHostsFile=/dev/null",
                 "-o",
                 "LogLevel=ERROR",
-                f"{self.user}@127.0.0.1",
+                f"{self.user}@{host}",
                 command,
             ],
             input=(stdin or "").encode(),
@@ -160,7 +164,7 @@ def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
     port = free_port()
     config = workdir / "sshd_config"
     config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {workdir}/sshd.pid\n"
+        f"Port {port}\nListenAddress {SSH_HOST}\nHostKey {host_key}\nPidFile {workdir}/sshd.pid\n"
         f"AuthorizedKeysFile {authorized}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "UsePAM no\nStrictModes no\nAcceptEnv LANG LC_*\nPermitRootLogin no\n"
     )
@@ -171,7 +175,7 @@ def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
     while machine.run("true").status != 0:
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError("sshd on 127.0.0.1 did not accept a login within 20s")
+            raise RuntimeError(f"sshd on {SSH_HOST} did not accept a login within 20s")
         time.sleep(0.2)
     return process, machine
 
@@ -188,14 +192,14 @@ class LatePort:
 
     def _serve(self, opens_after: float) -> None:
         time.sleep(opens_after)
-        with socket.create_server(("127.0.0.1", self.port)) as listener:
+        with socket.create_server((SSH_HOST, self.port)) as listener:
             listener.settimeout(0.2)
             while not self._closing.is_set():
                 try:
                     client, _ = listener.accept()
                 except TimeoutError:
                     continue
-                upstream = socket.create_connection(("127.0.0.1", self.target))
+                upstream = socket.create_connection((SSH_HOST, self.target))
                 for source, sink in ((client, upstream), (upstream, client)):
                     threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.e2e.machine import Machine, Result, TarballServer, free_port
+from tests.e2e.machine import SSH_HOST, Machine, Result, TarballServer, free_port
 from tests.harness import Program, Registration, run_program
 
 
@@ -86,7 +86,7 @@ def program_for(
         }
         if local
         else {
-            "condor-annex:host": "127.0.0.1",
+            "condor-annex:host": SSH_HOST,
             "condor-annex:sshPort": str(machine.port),
             "condor-annex:sshUser": machine.user,
         }

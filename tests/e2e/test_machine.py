@@ -24,7 +24,7 @@ from tests.e2e.machine import (
 )
 from tests.e2e.release import StandinFiles, stored_password
 from tests.e2e.replay import StepFailedError, destroy, program_for, run_step, step_named, steps, up
-from tests.harness import BASE_CONFIG, SENTINEL_KEY_PAIR_PEM, SENTINEL_SECRET_KEY, sentinels
+from tests.harness import BASE_CONFIG, SENTINEL_SECRET_KEY, sentinels
 
 PASSWORD = BASE_CONFIG["condor-annex:poolPassword"]
 
@@ -53,7 +53,7 @@ def test_up_rerun_and_destroy(
     assert {step.type for step in steps(program)} == {f"command:{reach.replace('ssh', 'remote')}:Command"}
     sessions = machine.sessions
     results = up(machine, program)
-    assert machine.sessions - sessions == (8 if reach == "ssh" else 0), "one SSH session per step, or none"
+    assert machine.sessions - sessions == (9 if reach == "ssh" else 0), "one SSH session per step, or none"
     assert f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz" in tarballs.requests
     assert "not verified" in results["personal-condor-install"].stderr, "an unpinned tarball must be called out"
     check_log = results["annex-client-check-setup"].stderr
@@ -98,7 +98,10 @@ def test_up_rerun_and_destroy(
         assert stat.S_IMODE((condor_dir / name).stat().st_mode) == 0o600, name
     assert (condor_dir / "publicKeyFile").read_text() == program.outputs["accessKeyId"].value + "\n"
     assert (condor_dir / "privateKeyFile").read_text() == SENTINEL_SECRET_KEY + "\n"
-    assert (condor_dir / pem).read_text() == SENTINEL_KEY_PAIR_PEM
+    assert (condor_dir / pem).read_text().startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+    public_key = subprocess.run(["ssh-keygen", "-y", "-f", condor_dir / pem], capture_output=True, text=True)
+    assert results["annex-key-pair-make"].stdout == public_key.stdout, "EC2 must import this key's public half"
+    assert public_key.stdout.startswith("ssh-rsa ") and "PRIVATE" not in results["annex-key-pair-make"].stdout
     user_config = (condor_dir / "user_config").read_text()
     assert user_config.count("# BEGIN condor-annex") == 1
     for name, value in program.outputs["userConfigKnobs"].value.items():
@@ -291,3 +294,17 @@ def test_the_local_path_refuses_root(machine: Machine, tarballs: TarballServer, 
     as_root = subprocess.run(["/bin/sh", "-c", first.inputs["create"]], capture_output=True, text=True, check=False)
     assert as_root.returncode != 0 and "runs as root" in as_root.stderr
     assert not Path("/root/.condor/.condor-annex-before").exists()
+
+
+def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    condor_dir = fresh_home / ".condor"
+    condor_dir.mkdir(mode=0o700)
+    (condor_dir / "HTCondorAnnex-KeyPair.us-east-1.pem").write_text("the user's own key from condor_annex -setup\n")
+    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(condor_dir)], check=True)
+    before = snapshot(fresh_home)
+    program, _ = program_for(machine, tarballs, "24.0.24")
+    with pytest.raises(StepFailedError) as failed:
+        up(machine, program)
+    assert failed.value.step == "annex-key-pair-make" and "move it away" in failed.value.result.stderr
+    destroy(machine, program)
+    assert snapshot(fresh_home) == before
