@@ -20,34 +20,42 @@ at that tag, for what no build here can show):
   dies 1.5 s after it starts, leaving its pid file and its last words in MasterLog; one built with
   `lib/standin/never-matches` has a negotiator that matches no job.
 - `condor_status -any` lists DaemonMaster, Collector, Negotiator, Scheduler, StartD, Accounting and
-  one Machine ad a slot, each with its DaemonStartTime (run: 24.0.23); `-af` prints the named
-  attributes. Daemons that must authenticate with PASSWORD do not appear while the pool password
-  file cannot be read. After `condor_restart` the collector still answers with the ads of before the
-  restart, and the schedd does not answer ("Can't find address of local schedd"), for
-  RESTART_WINDOW seconds; then fresh ads with a new DaemonStartTime (run: 24.0.23, where the same
-  window is shorter and varies).
+  one Machine ad (the partitionable slot1), each with its DaemonStartTime but the Collector's,
+  which has none (run: 24.0.23); `-af` prints the named attributes, `undefined` for a missing one.
+  Daemons that must authenticate with PASSWORD do not appear while the pool password file cannot
+  be read. After `condor_restart` the collector still answers with the ads of before the restart,
+  and the schedd does not answer ("Can't find address of local schedd"), for RESTART_WINDOW
+  seconds; then fresh ads with a new DaemonStartTime (reported from a real 24.0.23 in issue 11,
+  where the window is shorter and varies; in this session's real run the wait for fresh daemons
+  after a restart ended within 10 s).
 - jobs: `condor_submit` prints "N job(s) submitted to cluster C."; a job stays idle until the
   negotiator matches it (at once on `condor_reschedule`, else every NEGOTIATOR_INTERVAL seconds),
-  runs its executable, and then leaves the queue for `condor_history` with JobStatus 4 (run:
-  24.0.23, where /bin/true completes within seconds of condor_reschedule). `condor_q
-  -better-analyze`, `condor_rm` and `condor_history -limit N -af ATTRS [CLUSTER]` (run: 24.0.23).
+  runs its executable, and then leaves the queue for `condor_history` with JobStatus 4 and its
+  ExitCode (run: 24.0.23, where /bin/true completed about 14 s after condor_reschedule, here at
+  once). `condor_history CLUSTER -limit N -af ATTRS` (run: 24.0.23); `condor_q -better-analyze` and
+  `condor_rm` (read: v24.0.23; their words here are shorter). Not here: the Submitter ad and the
+  per-user Accounting ad a real pool lists once a job was submitted.
 - `condor_store_cred -c add -f F`: prints `Enter password: ` on stdout, reads stdin up to a newline
-  (at most 255 bytes); if stdin ends first, pads with 0xFF up to 255 bytes. `-i -` is ignored with
-  `-f` up to 10.7 and reads all of stdin, newline and all, from 10.8. F is written 0600: the
-  password XORed with DE AD BE EF, no trailing NUL (run: 24.0.23 and 10.0.9; read: V8_7_3, V10_8_0).
+  (at most 255 bytes). If stdin ends first: up to 10.7 it pads with 0xFF up to 255 bytes (read:
+  V8_7_3, V10_0_9 `read_from_keyboard`; seen on a real 10.0.9, annex-contract.md), from 10.8 it
+  stops (run: 24.0.23). `-i -` is ignored with `-f` up to 10.7 (read: V10_0_9) and from 10.8 reads
+  all of stdin, newline and all (run: 24.0.23). F is written 0600: the password XORed with
+  DE AD BE EF, no trailing NUL (run: 24.0.23; read: V8_7_3).
 - client tools that talk to a daemon (condor_q, condor_status, condor_submit, condor_rm,
   condor_reschedule, condor_off, condor_restart) run as a non-root user add `host FS unknown` to
-  ~/.condor/known_hosts when ~/.condor exists (run: 24.0.23).
+  ~/.condor/known_hosts (0644), making ~/.condor (0755) when it is missing (run: 24.0.23, condor_q).
 - `condor_annex` makes ~/.condor (0755) when missing and writes AnnexLog, AnnexAuditLog,
   AnnexCommand.state and known_hosts there on every run (run: 24.0.23). `-check-setup`: prints
-  `Will check setup in region 'R'.` (from 8.9), checks the knobs ("Your setup is incomplete: ...
-  is unset."), the secret key file's owner and mode and an openable SEC_PASSWORD_FILE, and exits 1
-  on any of those (run: 24.0.23); then (from 8.9) prints `Checking security configuration... ` on
-  stderr and asks the collector whether it may advertise: `OK.`, or a warning when the pool's
-  PASSWORD setup is broken (the file unreadable, or not the password the daemons started with),
-  and goes on (run: 24.0.23 for OK; read: v24.0.23 `annex-setup.cpp` for the warning). Then one
-  "Checking for <stack>..." line a stack and "Your setup looks OK.", exit 0 even when a stack is
-  missing (read: v24.0.23 `CheckForStack.cpp`, `SetupReply.cpp`).
+  `Will check setup in region 'R'.` (from 8.9.10), checks the knobs ("Your setup is incomplete: ...
+  is unset."), the secret key file's owner and mode ("Secret key file must be accessible only by
+  owner. ...", run: 24.0.23) and an openable SEC_PASSWORD_FILE, and exits 1 on any of those
+  (read: v24.0.23); then (from 8.7.4) prints `Checking security configuration... ` on stderr and
+  asks the collector whether it may advertise: `OK.`, or the "We were not authorized to advertise
+  to the collector." warning when the pool's PASSWORD setup is broken (the file unreadable, or not
+  the password the daemons started with), and goes on (run: 24.0.23, both). Then one "Checking
+  for <stack>..." line a stack and "Your setup looks OK.", exit 0 even when a stack check fails
+  (run: 24.0.23, for a failed call; read: v24.0.23 `CheckForStack.cpp` for a missing stack). The
+  real one block-buffers stdout, so through a pipe its stderr lines come first; ours interleave.
 
 Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
 (AWS_STATE: which stacks exist, and from when the access key is known); the words for an unknown
@@ -123,11 +131,14 @@ def scramble(data: bytes) -> bytes:
 
 
 def note_known_host() -> None:
-    """What a non-root client does once it has talked to a daemon."""
+    """What a non-root client does once it has talked to a daemon: ~/.condor made 0755 if missing."""
+    if os.geteuid() == 0:
+        return
     condor_dir = Path.home() / ".condor"
-    if os.geteuid() != 0 and condor_dir.is_dir():
-        with open(condor_dir / "known_hosts", "a") as known_hosts:
-            known_hosts.write(f"{socket.gethostname()} FS unknown\n")
+    condor_dir.mkdir(mode=0o755, exist_ok=True)
+    descriptor = os.open(condor_dir / "known_hosts", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with os.fdopen(descriptor, "a") as known_hosts:
+        known_hosts.write(f"{socket.gethostname()} FS unknown\n")
 
 
 # --- installers -------------------------------------------------------------------------
@@ -211,7 +222,7 @@ class Pool:
     """What the collector, schedd and negotiator of one master know."""
 
     def __init__(self) -> None:
-        self.ads: list[tuple[str, int]] = []
+        self.ads: list[tuple[str, int | None]] = []
         self.password: bytes | None = None
         self.schedd_up = False
         self.jobs: dict[int, dict] = {}
@@ -225,8 +236,9 @@ class Pool:
         self.password = pool_password()
         types = ["DaemonMaster", "Collector"]
         if self.password is not None or not needs_password():
-            types += ["Negotiator", "Accounting", "Scheduler", "StartD", "Machine", "Machine"]
-        self.ads = [(kind, started) for kind in types]
+            types += ["Negotiator", "Accounting", "Scheduler", "StartD", "Machine"]
+        # The collector's own ad has no DaemonStartTime.
+        self.ads = [(kind, None if kind == "Collector" else started) for kind in types]
         self.schedd_up = "Scheduler" in types
 
     def history_file(self) -> Path:
@@ -248,7 +260,7 @@ class Pool:
     def answer(self, request: str) -> str:
         word, _, rest = request.partition(" ")
         if word == "status":
-            return "".join(f"{kind} {started}\n" for kind, started in self.ads)
+            return "".join(f"{kind} {started or 'undefined'}\n" for kind, started in self.ads)
         if word == "secquery":
             return "OK\n" if self.password is not None and self.password == pool_password() else "DENIED\n"
         if not self.schedd_up:
@@ -495,13 +507,14 @@ def condor_config_val(args: list[str]) -> None:
 
 
 def prompt_for_password() -> bytes:
-    """`get_password` / `read_from_keyboard`: to a newline, at most 255 bytes, 0xFF past the end of input."""
+    """`get_password` / `read_from_keyboard`: to a newline, at most 255 bytes; past the end of input
+    up to 10.7 it stores getchar()'s EOF as 0xFF bytes up to the limit, from 10.8 it stops there."""
     sys.stdout.write("Enter password: ")
     sys.stdout.flush()
     password = bytearray()
     while len(password) < MAX_PASSWORD_LENGTH:
         char = sys.stdin.buffer.read(1)
-        if char == b"\n":
+        if char == b"\n" or (not char and PARTS >= (10, 8, 0)):
             break
         password += char or b"\xff"
     sys.stdout.write("\n")
@@ -599,7 +612,7 @@ def condor_annex(args: list[str]) -> None:
             fail("condor_annex: unknown option -aws-region")
         region = args[args.index("-aws-region") + 1]
         region_prefix = re.sub(r"[^A-Za-z0-9_./]", "_", region) + "."
-    if PARTS >= (8, 9, 0):
+    if PARTS >= (8, 9, 10):
         print(f"Will check setup in region '{region}'.")
 
     def annex_knob(name: str) -> str | None:
@@ -621,7 +634,7 @@ def condor_annex(args: list[str]) -> None:
         Path(password_file).open("rb").close()
     except OSError as error:
         fail(f"Unable to open SEC_PASSWORD_FILE '{password_file}': {error.strerror} ({error.errno}).")
-    if PARTS >= (8, 9, 0):
+    if PARTS >= (8, 7, 4):
         security_probe()
     check_stacks(annex_knob("ANNEX_DEFAULT_ACCESS_KEY_FILE") or "")
 
