@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -64,6 +65,19 @@ class CommandSpec:
     triggers: list[str] | None
     quiet: bool
 
+    def arguments(self, logging: type[command.local.Logging] | type[command.remote.Logging]) -> dict[str, Any]:
+        return {
+            "create": self.create,
+            "delete": self.delete,
+            "stdin": self.stdin,
+            "triggers": self.triggers,
+            # The provider would otherwise pass the previous stdout in PULUMI_COMMAND_STDOUT: over SSH
+            # as an environment request, which a stock sshd (AcceptEnv LANG LC_*) refuses, failing
+            # every update and delete; and the scripts read nothing from it anyway.
+            "add_previous_output_in_env": False,
+            "logging": logging.NONE if self.quiet else logging.STDOUT_AND_STDERR,
+        }
+
 
 @dataclass
 class SshMachine:
@@ -88,14 +102,7 @@ class SshMachine:
                 dial_error_limit=30,
                 per_dial_timeout=10,
             ),
-            create=spec.create,
-            delete=spec.delete,
-            stdin=spec.stdin,
-            triggers=spec.triggers,
-            # The provider would otherwise send PULUMI_COMMAND_STDOUT as an SSH environment request,
-            # which a stock sshd (AcceptEnv LANG LC_*) refuses, failing every update and delete.
-            add_previous_output_in_env=False,
-            logging=command.remote.Logging.NONE if spec.quiet else command.remote.Logging.STDOUT_AND_STDERR,
+            **spec.arguments(command.remote.Logging),
             opts=opts,
         )
 
@@ -105,17 +112,7 @@ class LocalMachine:
     """The machine running `pulumi up`, as the user running it: no SSH, no key."""
 
     def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        return command.local.Command(
-            name,
-            create=spec.create,
-            delete=spec.delete,
-            stdin=spec.stdin,
-            triggers=spec.triggers,
-            # The scripts read nothing from the environment; a previous output there could hold a secret.
-            add_previous_output_in_env=False,
-            logging=command.local.Logging.NONE if spec.quiet else command.local.Logging.STDOUT_AND_STDERR,
-            opts=opts,
-        )
+        return command.local.Command(name, **spec.arguments(command.local.Logging), opts=opts)
 
 
 Machine = SshMachine | LocalMachine

@@ -29,6 +29,42 @@ from tests.harness import BASE_CONFIG, SENTINEL_SECRET_KEY, sentinels
 PASSWORD = BASE_CONFIG["condor-annex:poolPassword"]
 
 
+def fails_and_leaves_nothing(
+    machine: Machine, tarballs: TarballServer, home: Path, step: str, prefix: str = "", **config: str
+) -> str:
+    """An up that fails at `step`, then a destroy that leaves the home as it was; what the step said."""
+    before = snapshot(home)
+    program, _ = program_for(machine, tarballs, "24.0.24", prefix=prefix, **config)
+    with pytest.raises(StepFailedError) as failed:
+        up(machine, program)
+    assert failed.value.step == step, failed.value
+    destroy(machine, program)
+    assert snapshot(home) == before, f"a failed {step} left the home different after destroy"
+    assert not lock_dirs() and not master_running(machine)
+    return failed.value.result.stderr
+
+
+def succeeds_and_leaves_nothing(machine: Machine, tarballs: TarballServer, home: Path, **config: str) -> dict:
+    """The fixed config: up completes, destroy leaves the home as it was; each step's result."""
+    before = snapshot(home)
+    program, _ = program_for(machine, tarballs, "24.0.24", **config)
+    results = up(machine, program)
+    assert master_running(machine)
+    destroy(machine, program)
+    assert snapshot(home) == before
+    return results
+
+
+def users_condor_dir(machine: Machine, home: Path, mode: int, files: dict[str, bytes]) -> Path:
+    """A ~/.condor the user had before us, with these files in it, owned by the user."""
+    condor_dir = home / ".condor"
+    condor_dir.mkdir(mode=mode)
+    for name, content in files.items():
+        (condor_dir / name).write_bytes(content)
+    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(condor_dir)], check=True)
+    return condor_dir
+
+
 def tool_runs(files: StandinFiles) -> list[list[str]]:
     """The argv of every HTCondor tool our steps ran, as the stand-in recorded them."""
     return [json.loads(line) for line in files.argv_log.read_text().splitlines()]
@@ -137,11 +173,7 @@ def test_up_rerun_and_destroy(
 def test_a_condor_dir_and_empty_user_config_the_user_had_come_back_byte_for_byte(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
 ):
-    condor_dir = fresh_home / ".condor"
-    condor_dir.mkdir(mode=0o755)
-    (condor_dir / "user_config").write_bytes(b"")
-    (condor_dir / "notes").write_text("mine\n")
-    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(condor_dir)], check=True)
+    condor_dir = users_condor_dir(machine, fresh_home, 0o755, {"user_config": b"", "notes": b"mine\n"})
     before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, version)
     up(machine, program)
@@ -153,10 +185,7 @@ def test_a_condor_dir_and_empty_user_config_the_user_had_come_back_byte_for_byte
 
 
 def test_users_own_lines_survive(machine: Machine, tarballs: TarballServer, fresh_home: Path):
-    condor_dir = fresh_home / ".condor"
-    condor_dir.mkdir(mode=0o755)
-    (condor_dir / "user_config").write_text("# mine\nMY_KNOB = 1\n")
-    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(condor_dir)], check=True)
+    condor_dir = users_condor_dir(machine, fresh_home, 0o755, {"user_config": b"# mine\nMY_KNOB = 1\n"})
     before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, "24.0.24")
     up(machine, program)
@@ -220,56 +249,27 @@ def test_a_broken_pool_password_fails_check_setup(machine: Machine, tarballs: Ta
 
 
 def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: TarballServer, fresh_home: Path):
-    before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.24", condorTarballSha256="0" * 64)
-    with pytest.raises(StepFailedError) as failed:
-        up(machine, program)
-    assert failed.value.step == "personal-condor-install"
-    assert "checksum mismatch" in failed.value.result.stderr and "condorTarballSha256" in failed.value.result.stderr
-    destroy(machine, program)
-    assert snapshot(fresh_home) == before, "a failed download left files behind"
-
+    said = fails_and_leaves_nothing(
+        machine, tarballs, fresh_home, "personal-condor-install", condorTarballSha256="0" * 64
+    )
+    assert "checksum mismatch" in said and "condorTarballSha256" in said
     good = tarballs.sha256(tarballs.files[f"/condor-24.0.24-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"])
-    program, _ = program_for(machine, tarballs, "24.0.24", condorTarballSha256=good)
-    results = up(machine, program)
+    results = succeeds_and_leaves_nothing(machine, tarballs, fresh_home, condorTarballSha256=good)
     assert f"sha256 verified: {good}" in results["personal-condor-install"].stderr
-    destroy(machine, program)
-    assert snapshot(fresh_home) == before
 
 
 def test_missing_tarball_fails_clearly_then_succeeds(machine: Machine, tarballs: TarballServer, fresh_home: Path):
-    before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.24", prefix="/nowhere")
-    with pytest.raises(StepFailedError) as failed:
-        up(machine, program)
-    assert failed.value.step == "personal-condor-install"
-    assert "download of http://127.0.0.1" in failed.value.result.stderr and "404" in failed.value.result.stderr
-    destroy(machine, program)
-    assert snapshot(fresh_home) == before
-
-    fixed, _ = program_for(machine, tarballs, "24.0.24")
-    up(machine, fixed)
-    assert master_running(machine)
-    destroy(machine, fixed)
-    assert snapshot(fresh_home) == before
+    said = fails_and_leaves_nothing(machine, tarballs, fresh_home, "personal-condor-install", prefix="/nowhere")
+    assert "download of http://127.0.0.1" in said and "404" in said
+    succeeds_and_leaves_nothing(machine, tarballs, fresh_home)
 
 
 def test_daemon_that_will_not_start_fails_with_its_own_words(
     machine: Machine, tarballs: TarballServer, fresh_home: Path
 ):
-    before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.24", prefix="/broken")
-    with pytest.raises(StepFailedError) as failed:
-        up(machine, program)
-    assert failed.value.step == "personal-condor-start"
-    assert "libcondor_utils.so" in failed.value.result.stderr, failed.value.result.stderr
-    destroy(machine, program)
-    assert snapshot(fresh_home) == before, "a failed start left files behind"
-    assert not lock_dirs() and not master_running(machine)
-    fixed, _ = program_for(machine, tarballs, "24.0.24")
-    up(machine, fixed)
-    destroy(machine, fixed)
-    assert snapshot(fresh_home) == before
+    said = fails_and_leaves_nothing(machine, tarballs, fresh_home, "personal-condor-start", prefix="/broken")
+    assert "libcondor_utils.so" in said, said
+    succeeds_and_leaves_nothing(machine, tarballs, fresh_home)
 
 
 def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarballs: TarballServer, fresh_home: Path):
@@ -278,10 +278,9 @@ def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarb
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "personal-condor-start"
-    message = failed.value.result.stderr
-    assert "did not complete within 60s" in message and "No resources matched" in message, message
-    install_dir = fresh_home / "condor-24.0.24"
-    queue = machine.run(f". {install_dir}/condor.sh && condor_q")
+    said = failed.value.result.stderr
+    assert "did not complete within 60s" in said and "No resources matched" in said, said
+    queue = machine.run(f". {fresh_home}/condor-24.0.24/condor.sh && condor_q")
     assert "Total for query: 0 jobs" in queue.stdout, "the test job was left in the queue"
     destroy(machine, program)
     assert snapshot(fresh_home) == before
@@ -297,10 +296,9 @@ def test_the_local_path_refuses_root(machine: Machine, tarballs: TarballServer, 
 
 
 def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarballs: TarballServer, fresh_home: Path):
-    condor_dir = fresh_home / ".condor"
-    condor_dir.mkdir(mode=0o700)
-    (condor_dir / "HTCondorAnnex-KeyPair.us-east-1.pem").write_text("the user's own key from condor_annex -setup\n")
-    subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(condor_dir)], check=True)
+    users_condor_dir(
+        machine, fresh_home, 0o700, {"HTCondorAnnex-KeyPair.us-east-1.pem": b"the user's own key from -setup\n"}
+    )
     before = snapshot(fresh_home)
     program, _ = program_for(machine, tarballs, "24.0.24")
     with pytest.raises(StepFailedError) as failed:
