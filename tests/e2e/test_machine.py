@@ -206,6 +206,9 @@ def test_new_pool_password_restarts_onto_fresh_daemons(machine: Machine, tarball
         result = run_step(machine, step_named(rotated, name))
         assert result.status == 0, result.stderr
     assert "restarting condor_master" in result.stderr and "every daemon reported after" in result.stderr
+    history = fresh_home / "condor-24.0.24" / "local" / "spool" / "history"
+    last_job = json.loads(history.read_text().splitlines()[-1])
+    assert last_job["DaemonGeneration"] == 2, "the test job ran on the daemons of before the restart"
     password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
     assert stored_password(password_file) == b"a-rotated-pool-password"
     destroy(machine, rotated)

@@ -23,9 +23,11 @@ at that tag, for what no build here can show):
   one Machine ad (the partitionable slot1), each with its DaemonStartTime but the Collector's,
   which has none (run: 24.0.23); `-af` prints the named attributes, `undefined` for a missing one.
   Daemons that must authenticate with PASSWORD do not appear while the pool password file cannot
-  be read. After `condor_restart` the collector still answers with the ads of before the restart,
-  and the schedd does not answer ("Can't find address of local schedd"), for RESTART_WINDOW
-  seconds; then fresh ads with a new DaemonStartTime (reported from a real 24.0.23 in issue 11,
+  be read. After `condor_restart` the collector still answers with the ads of before the restart:
+  for OLD_DAEMONS_LINGER seconds the old daemons still answer and run jobs, then for
+  SCHEDD_AWAY seconds the schedd does not answer ("Can't find address of local schedd"); then
+  fresh ads with a new DaemonStartTime, and the jobs they run record a new DaemonGeneration in the
+  history (reported from a real 24.0.23 in issue 11,
   where the window is shorter and varies; in this session's real run the wait for fresh daemons
   after a restart ended within 10 s).
 - jobs: `condor_submit` prints "N job(s) submitted to cluster C."; a job stays idle until the
@@ -92,7 +94,8 @@ PARTS = tuple(int(part) for part in VERSION.split("."))
 MODERN = PARTS >= (9, 0, 0)
 SCRAMBLE_KEY = bytes([0xDE, 0xAD, 0xBE, 0xEF])
 MAX_PASSWORD_LENGTH = 255
-RESTART_WINDOW = 2.0
+OLD_DAEMONS_LINGER = 2.5
+SCHEDD_AWAY = 1.5
 NEGOTIATOR_INTERVAL = 20.0
 
 
@@ -226,6 +229,7 @@ class Pool:
         self.password: bytes | None = None
         self.schedd_up = False
         self.jobs: dict[int, dict] = {}
+        self.generation = 0
         self.next_cluster = 1
         self.lock = threading.Lock()
         self.negotiate = threading.Event()
@@ -233,6 +237,7 @@ class Pool:
     def register(self) -> None:
         """The daemons (re)start: ads with a new DaemonStartTime, as far as authentication lets them."""
         started = int(time.time())
+        self.generation += 1
         self.password = pool_password()
         types = ["DaemonMaster", "Collector"]
         if self.password is not None or not needs_password():
@@ -250,7 +255,7 @@ class Pool:
         with self.lock:
             idle = [job for job in self.jobs.values() if job["JobStatus"] == 1]
         for job in idle:
-            job["JobStatus"] = 2
+            job.update(JobStatus=2, DaemonGeneration=self.generation)
             completed = subprocess.run([job["Cmd"]], cwd=job["Iwd"], check=False)
             job.update(JobStatus=4, ExitCode=completed.returncode, CompletionDate=int(time.time()))
             with self.lock, open(self.history_file(), "a") as history:
@@ -343,8 +348,9 @@ def condor_master(args: list[str]) -> None:
         if restart.wait(0.2):
             restart.clear()
             # The collector still holds the old daemons' ads while they restart; the schedd is down.
+            time.sleep(OLD_DAEMONS_LINGER)
             pool.schedd_up = False
-            time.sleep(RESTART_WINDOW)
+            time.sleep(SCHEDD_AWAY)
             sys.path.insert(0, BINDINGS)
             import htcondor2
 
