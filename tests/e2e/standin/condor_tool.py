@@ -22,6 +22,8 @@ at that tag, for what no build here can show):
 - `condor_status -any` lists DaemonMaster, Collector, Negotiator, Scheduler, StartD, Accounting and
   one Machine ad (the partitionable slot1), each with its DaemonStartTime but the Collector's,
   which has none (run: 24.0.23); `-af` prints the named attributes, `undefined` for a missing one.
+  Not here: a real 10.0.9 lists two static slots and no StartD ad; this lists 24.0's layout for
+  every version (our steps require neither).
   Daemons that must authenticate with PASSWORD do not appear while the pool password file cannot
   be read. After `condor_restart` the collector still answers with the ads of before the restart:
   for OLD_DAEMONS_LINGER seconds the old daemons still answer and run jobs, then for
@@ -38,10 +40,10 @@ at that tag, for what no build here can show):
   `condor_rm` (read: v24.0.23; their words here are shorter). Not here: the Submitter ad and the
   per-user Accounting ad a real pool lists once a job was submitted.
 - `condor_store_cred -c add -f F`: prints `Enter password: ` on stdout, reads stdin up to a newline
-  (at most 255 bytes). If stdin ends first: up to 10.7 it pads with 0xFF up to 255 bytes (read:
-  V8_7_3, V10_0_9 `read_from_keyboard`; seen on a real 10.0.9, annex-contract.md), from 10.8 it
-  stops (run: 24.0.23). `-i -` is ignored with `-f` up to 10.7 (read: V10_0_9) and from 10.8 reads
-  all of stdin, newline and all (run: 24.0.23). F is written 0600: the password XORed with
+  (at most 255 bytes). If stdin ends first: up to 10.7 it pads with 0xFF up to 255 bytes (run:
+  10.0.9; read: V8_7_3 `read_from_keyboard`), from 10.8 it stops (run: 24.0.23). `-i -` is
+  ignored with `-f` up to 10.7 (run: 10.0.9: `printf pw | ... -i -` stored 255 bytes) and from
+  10.8 reads all of stdin, newline and all (run: 24.0.23). F is written 0600: the password XORed with
   DE AD BE EF, no trailing NUL (run: 24.0.23; read: V8_7_3).
 - client tools that talk to a daemon (condor_q, condor_status, condor_submit, condor_rm,
   condor_reschedule, condor_off, condor_restart) run as a non-root user add `host FS unknown` to
