@@ -19,8 +19,10 @@ create() {
   fi
   # A re-run keeps the first record: by then our own files are there too.
   if [ ! -f "$BEFORE" ]; then
-    find "$CONDOR_DIR" -mindepth 1 -maxdepth 1 ! -name "$(basename "$CREATED_MARK")" -printf '%f\n' \
-      | atomic_write "$BEFORE" 600
+    local held
+    # Listed before the record is written, so its own staging file is not among the names.
+    held=$(find "$CONDOR_DIR" -mindepth 1 -maxdepth 1 ! -name "$(basename "$CREATED_MARK")" -printf '%f\n')
+    { [ -z "$held" ] || printf '%s\n' "$held"; } | atomic_write "$BEFORE" 600
     log "recorded what $CONDOR_DIR held before us ($(wc -l <"$BEFORE") entries)"
   fi
 }

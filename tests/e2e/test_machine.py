@@ -195,6 +195,17 @@ def test_users_own_lines_survive(machine: Machine, tarballs: TarballServer, fres
     assert snapshot(fresh_home) == before
 
 
+def test_htcondors_own_files_the_user_had_are_kept(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+    """known_hosts from the user's own condor_q: HTCondor's tools add to it as our steps run them, and
+    destroy keeps it (only the files that appeared during our steps go)."""
+    condor_dir = users_condor_dir(machine, fresh_home, 0o755, {"known_hosts": b"submit FS unknown\n"})
+    program, _ = program_for(machine, tarballs, "24.0.24")
+    up(machine, program)
+    destroy(machine, program)
+    assert sorted(path.name for path in condor_dir.iterdir()) == ["known_hosts"]
+    assert (condor_dir / "known_hosts").read_text().startswith("submit FS unknown\n")
+
+
 def test_new_pool_password_restarts_onto_fresh_daemons(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     """After condor_restart the collector still lists the old daemons and the schedd is away for a
     moment: verification must wait for daemons started after the restart, not pass on the old ones."""
