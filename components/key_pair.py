@@ -43,7 +43,7 @@ class KeyPair(pulumi.ComponentResource):
         key_pair = aws.ec2.KeyPair(
             name,
             key_name=KEY_PAIR_NAME,
-            public_key=make.stdout,  # type: ignore[attr-defined]
+            public_key=make.stdout,
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

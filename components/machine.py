@@ -89,7 +89,7 @@ class SshMachine:
     private_key: pulumi.Output[str] | None = None
     host_key: str | None = None
 
-    def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.remote.Command:
         return command.remote.Command(
             name,
             connection=command.remote.ConnectionArgs(
@@ -111,14 +111,16 @@ class SshMachine:
 class LocalMachine:
     """The machine running `pulumi up`, as the user running it: no SSH, no key."""
 
-    def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.local.Command:
         return command.local.Command(name, **spec.arguments(command.local.Logging), opts=opts)
 
 
 Machine = SshMachine | LocalMachine
 
 
-def machine_step(machine: Machine, step: Step, parent: pulumi.Resource) -> pulumi.CustomResource:
+def machine_step(
+    machine: Machine, step: Step, parent: pulumi.Resource
+) -> command.remote.Command | command.local.Command:
     carries_secret = step.stdin is not None
     # Output.all of no values resolves to a list, not a mapping.
     values = pulumi.Output.all(**step.values) if step.values else pulumi.Output.from_input({})

@@ -137,12 +137,17 @@ class _Reader:
         shown = "[secret]" if secret else json.dumps(value) if not isinstance(value, str) else repr(value)
         self.problems.append(f"{PROJECT}:{key} = {shown}: {accepted}")
 
+    def value(self, key: str) -> str | None:
+        """The key's value, None when unset: Pulumi.yaml gives optional keys the default "", which the
+        CLI requires to treat them as optional."""
+        value = self.config.get(key)
+        return None if value == "" else value
+
     def text(
         self, key: str, pattern: re.Pattern[str], accepted: str, default: str | None = None, secret: bool = False
     ) -> str | None:
-        value = self.config.get(key)
-        # Pulumi.yaml gives optional keys the default "", which the CLI requires to treat them as optional.
-        if value is None or value == "":
+        value = self.value(key)
+        if value is None:
             return default
         if not pattern.fullmatch(value):
             self.fail(key, value, accepted, secret)
@@ -209,8 +214,8 @@ def _check_version(reader: _Reader, version: str) -> CondorRelease:
 
 def _host_key(reader: _Reader) -> str | None:
     """The key as pulumi-command's host_key wants it: `<type> <base64>`, its blob checked."""
-    value = reader.config.get("sshHostKey")
-    if value is None or value == "":
+    value = reader.value("sshHostKey")
+    if value is None:
         return None
     match = HOST_KEY.fullmatch(value)
     if match:
@@ -285,7 +290,7 @@ def read_settings(
     )
     if runs_locally:
         for key in ("sshUser", "sshPrivateKey", "sshHostKey"):
-            if reader.config.get(key):
+            if reader.value(key) is not None:
                 reader.problems.append(
                     f"{PROJECT}:{key} is set, but host is {host}: the steps run on this machine as the user "
                     "running pulumi, without SSH; remove it"

@@ -4,9 +4,6 @@
 # Values (rendered header): none
 set -euo pipefail
 
-CONDOR_DIR="$HOME/.condor"
-# The names ~/.condor held before our first step, one a line: those stay, whatever happens.
-BEFORE="$CONDOR_DIR/.condor-annex-before"
 CREATED_MARK="$CONDOR_DIR/.condor-annex-created"
 # What HTCondor's tools write there when our steps run them: condor_annex on every run, and a
 # non-root user's condor_q, condor_status and condor_submit (known_hosts).
@@ -18,22 +15,22 @@ create() {
     : >"$CREATED_MARK"
   fi
   # A re-run keeps the first record: by then our own files are there too.
-  if [ ! -f "$BEFORE" ]; then
+  if [ ! -f "$CONDOR_DIR_RECORD" ]; then
     local held
     # Listed before the record is written, so its own staging file is not among the names.
     held=$(find "$CONDOR_DIR" -mindepth 1 -maxdepth 1 ! -name "$(basename "$CREATED_MARK")" -printf '%f\n')
-    { [ -z "$held" ] || printf '%s\n' "$held"; } | atomic_write "$BEFORE" 600
-    log "recorded what $CONDOR_DIR held before us ($(wc -l <"$BEFORE") entries)"
+    { [ -z "$held" ] || printf '%s\n' "$held"; } | atomic_write "$CONDOR_DIR_RECORD" 600
+    log "recorded what $CONDOR_DIR held before us ($(wc -l <"$CONDOR_DIR_RECORD") entries)"
   fi
 }
 
 delete() {
-  [ -f "$BEFORE" ] || return 0
+  [ -f "$CONDOR_DIR_RECORD" ] || return 0
   local name
   for name in $TOOL_FILES; do
-    grep -qxF "$name" "$BEFORE" || rm -f "${CONDOR_DIR:?}/$name"
+    held_before "$name" || rm -f "${CONDOR_DIR:?}/$name"
   done
-  rm -f "$BEFORE"
+  rm -f "$CONDOR_DIR_RECORD"
   if [ -f "$CREATED_MARK" ]; then
     rm -f "$CREATED_MARK"
     rmdir "$CONDOR_DIR" 2>/dev/null || log "left $CONDOR_DIR: it holds files that are not ours"

@@ -4,10 +4,8 @@
 # Values (rendered header): ACCESS_KEY_FILE SECRET_KEY_FILE
 set -euo pipefail
 
-CONDOR_DIR="$HOME/.condor"
-
 create() {
-  [ -d "$CONDOR_DIR" ] || die "$CONDOR_DIR is missing (the condor-dir step makes it)"
+  need_condor_dir
   local access_key secret_key
   IFS= read -r access_key || die "stdin ended before the access key id"
   IFS= read -r secret_key || die "stdin ended before the secret key"

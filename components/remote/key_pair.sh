@@ -4,14 +4,11 @@
 # Values (rendered header): KEY_PAIR_FILE
 set -euo pipefail
 
-CONDOR_DIR="$HOME/.condor"
 PEM="$CONDOR_DIR/$KEY_PAIR_FILE"
-# What ~/.condor held before our first step (the condor-dir step's record).
-BEFORE="$CONDOR_DIR/.condor-annex-before"
 
 create() {
-  [ -d "$CONDOR_DIR" ] || die "$CONDOR_DIR is missing (the condor-dir step makes it)"
-  if grep -qxF "$KEY_PAIR_FILE" "$BEFORE" 2>/dev/null; then
+  need_condor_dir
+  if held_before "$KEY_PAIR_FILE"; then
     die "$PEM was there before us (from condor_annex -setup?); move it away, or it would be replaced"
   fi
   if [ ! -f "$PEM" ]; then
@@ -30,7 +27,7 @@ create() {
 }
 
 delete() {
-  grep -qxF "$KEY_PAIR_FILE" "$BEFORE" 2>/dev/null || rm -f "$PEM"
+  held_before "$KEY_PAIR_FILE" || rm -f "$PEM"
 }
 
 case "$1" in

@@ -53,6 +53,15 @@ drop_block() {
   fi
 }
 
+CONDOR_DIR="$HOME/.condor"
+# The names ~/.condor held before our first step, one a line (the condor-dir step writes it).
+CONDOR_DIR_RECORD="$CONDOR_DIR/.condor-annex-before"
+
+# Whether ~/.condor held this name before our first step: such a file is the user's, never ours.
+held_before() { grep -qxF "$1" "$CONDOR_DIR_RECORD" 2>/dev/null; }
+
+need_condor_dir() { [ -d "$CONDOR_DIR" ] || die "$CONDOR_DIR is missing (the condor-dir step makes it)"; }
+
 use_condor() {
   [ -f "$INSTALL_DIR/condor.sh" ] || die "no HTCondor install at $INSTALL_DIR (condor.sh is missing)"
   # shellcheck disable=SC1091

@@ -3,11 +3,11 @@
 # Values (rendered header): USER_CONFIG_BLOCK
 set -euo pipefail
 
-USER_CONFIG="$HOME/.condor/user_config"
+USER_CONFIG="$CONDOR_DIR/user_config"
 
 case "$1" in
   create)
-    [ -d "$HOME/.condor" ] || die "$HOME/.condor is missing (the key files step makes it)"
+    need_condor_dir
     put_block "$USER_CONFIG" "$USER_CONFIG_BLOCK" 600
     log "wrote the condor-annex block in $USER_CONFIG"
     ;;
