@@ -6,74 +6,61 @@ import pulumi
 import pulumi_aws as aws
 
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, user_config_knobs
-from components.annex_user import AnnexUser, AnnexUserArgs
-from components.bucket import ConfigurationBucket, ConfigurationBucketArgs
-from components.check_setup import CheckSetupStacks, CheckSetupStacksArgs
+from components.annex_user import AnnexUser, AnnexUserArgs, AnnexUserRegion
 from components.condor_dir import CondorDir, CondorDirArgs
-from components.instance_profile import InstanceProfile, InstanceProfileArgs
 from components.key_pair import KeyPair, KeyPairArgs
-from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
 from components.machine import LocalMachine, SshMachine
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
-from components.security_group import SecurityGroup, SecurityGroupArgs
+from components.region import AnnexRegion, AnnexRegionArgs
 from components.settings import read_settings
 
 settings = read_settings()
 tags = {"managed-by": "pulumi", "pulumi-project": pulumi.get_project(), "pulumi-stack": pulumi.get_stack()}
-account_id = aws.get_caller_identity_output().account_id
+first_region = settings.regions[0]
 
-# AWS side: the five components -setup creates, the annex user the guide makes by hand, and the
-# four marker stacks that make the user's own -check-setup pass.
-bucket = ConfigurationBucket("annex-config", ConfigurationBucketArgs(tags=tags))
-functions = LeaseFunctions(
-    "annex-functions",
-    LeaseFunctionsArgs(
-        region=settings.region,
-        account_id=account_id,
-        bucket_name=bucket.bucket_name,
-        log_retention_days=settings.log_retention_days,
-        tags=tags,
-    ),
-)
-profile = InstanceProfile(
-    "annex-instance", InstanceProfileArgs(account_id=account_id, bucket_name=bucket.bucket_name, tags=tags)
-)
-group = SecurityGroup(
-    "annex-sg",
-    SecurityGroupArgs(
-        vpc_id=aws.ec2.get_vpc_output(default=True).id,
-        collector_port=settings.collector_port,
-        ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
-        condor_ingress_cidrs=settings.condor_ingress_cidrs,
-        tags=tags,
-    ),
-)
+# AWS side, per region: the five components -setup creates and the four marker stacks that make the
+# user's own -check-setup pass, each region through its own provider.
+providers = {
+    region: aws.Provider(f"aws-{region}", region=region, profile=settings.aws_profile) for region in settings.regions
+}
+first_provider = pulumi.InvokeOutputOptions(provider=providers[first_region])
+account_id = aws.get_caller_identity_output(opts=first_provider).account_id
+regions = {
+    region: AnnexRegion(
+        f"annex-{region}",
+        AnnexRegionArgs(
+            region=region,
+            account_id=account_id,
+            collector_port=settings.collector_port,
+            ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
+            condor_ingress_cidrs=settings.condor_ingress_cidrs,
+            log_retention_days=settings.log_retention_days,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[provider]),
+    )
+    for region, provider in providers.items()
+}
+# Account-wide: the annex user the guide makes by hand, allowed into every region's resources.
 annex_user = AnnexUser(
     "annex-user",
     AnnexUserArgs(
-        region=settings.region,
         account_id=account_id,
-        bucket_name=bucket.bucket_name,
-        odi_lease_arn=functions.odi_lease_arn,
-        sfr_lease_arn=functions.sfr_lease_arn,
-        connectivity_arn=functions.connectivity_arn,
-        instance_role_arn=profile.role_arn,
-        security_group_id=group.group_id,
+        regions=[
+            AnnexUserRegion(
+                region=region,
+                bucket_name=annex.bucket_name,
+                odi_lease_arn=annex.odi_lease_arn,
+                sfr_lease_arn=annex.sfr_lease_arn,
+                connectivity_arn=annex.connectivity_arn,
+                instance_role_arn=annex.instance_role_arn,
+                security_group_id=annex.security_group_id,
+            )
+            for region, annex in regions.items()
+        ],
         tags=tags,
     ),
-)
-check_stacks = CheckSetupStacks(
-    "check-setup",
-    CheckSetupStacksArgs(
-        bucket_name=bucket.bucket_name,
-        odi_lease_arn=functions.odi_lease_arn,
-        sfr_lease_arn=functions.sfr_lease_arn,
-        connectivity_arn=functions.connectivity_arn,
-        instance_profile_arn=profile.profile_arn,
-        security_group_id=group.group_id,
-        marks=[bucket, functions, profile, group],
-        tags=tags,
-    ),
+    opts=pulumi.ResourceOptions(providers=[providers[first_region]]),
 )
 
 # Linux side: the personal condor waits for nothing on AWS; the client half waits for its values.
@@ -89,15 +76,19 @@ machine = (
     )
 )
 condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine))
-key_pair = KeyPair(
-    "annex-key-pair",
-    KeyPairArgs(
-        machine=machine,
-        key_pair_file=settings.release.key_pair_file(settings.region),
-        condor_dir=condor_dir.ready,
-        tags=tags,
-    ),
-)
+key_pairs = {
+    region: KeyPair(
+        f"annex-key-pair-{region}",
+        KeyPairArgs(
+            machine=machine,
+            key_pair_file=settings.release.key_pair_file(region),
+            condor_dir=condor_dir.ready,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers[region]]),
+    )
+    for region in settings.regions
+}
 condor = PersonalCondor(
     "personal-condor",
     PersonalCondorArgs(
@@ -111,13 +102,20 @@ condor = PersonalCondor(
         condor_dir=condor_dir.ready,
     ),
 )
-knobs = pulumi.Output.all(
-    bucket.bucket_name, group.group_id, functions.odi_lease_arn, functions.sfr_lease_arn, profile.profile_arn
-).apply(
-    lambda ids: AnnexKnobs(
-        settings.region, *ids, image_id=settings.annex_image_id, instance_type=settings.annex_instance_type
+knobs = {
+    region: pulumi.Output.all(
+        annex.bucket_name,
+        annex.security_group_id,
+        annex.odi_lease_arn,
+        annex.sfr_lease_arn,
+        annex.instance_profile_arn,
+    ).apply(
+        lambda ids, region=region: AnnexKnobs(
+            region, *ids, image_id=settings.annex_image_id, instance_type=settings.annex_instance_type
+        )
     )
-)
+    for region, annex in regions.items()
+}
 client = AnnexClient(
     "annex-client",
     AnnexClientArgs(
@@ -129,24 +127,38 @@ client = AnnexClient(
         secret_access_key=annex_user.secret_access_key,
         condor_dir=condor_dir.ready,
         condor_ready=condor.ready,
-        aws_ready=[check_stacks, key_pair.ready],
+        aws_ready={region: [annex.ready, key_pairs[region].ready] for region, annex in regions.items()},
     ),
 )
 
-pulumi.export("region", settings.region)
-pulumi.export("bucketName", bucket.bucket_name)
-pulumi.export("odiLeaseFunctionArn", functions.odi_lease_arn)
-pulumi.export("sfrLeaseFunctionArn", functions.sfr_lease_arn)
-pulumi.export("connectivityFunctionArn", functions.connectivity_arn)
-pulumi.export("instanceProfileArn", profile.profile_arn)
-pulumi.export("instanceRoleArn", profile.role_arn)
-pulumi.export("securityGroupId", group.group_id)
-pulumi.export("keyPairName", key_pair.key_name)
+# Per region, a map keyed by region; the names from before regions existed give the first region's.
+region_outputs = {
+    region: {
+        "bucketName": annex.bucket_name,
+        "odiLeaseFunctionArn": annex.odi_lease_arn,
+        "sfrLeaseFunctionArn": annex.sfr_lease_arn,
+        "connectivityFunctionArn": annex.connectivity_arn,
+        "instanceProfileArn": annex.instance_profile_arn,
+        "instanceRoleArn": annex.instance_role_arn,
+        "securityGroupId": annex.security_group_id,
+        "checkSetupStackIds": annex.check_stack_ids,
+        "keyPairName": key_pairs[region].key_name,
+        "keyPairFile": key_pairs[region].key_pair_file,
+    }
+    for region, annex in regions.items()
+}
+pulumi.export("regions", settings.regions)
+pulumi.export("region", first_region)
+pulumi.export("byRegion", region_outputs)
+for name, value in region_outputs[first_region].items():
+    pulumi.export(name, value)
 pulumi.export("annexUserName", annex_user.user_name)
 pulumi.export("accessKeyId", annex_user.access_key_id)
 pulumi.export("secretAccessKey", annex_user.secret_access_key)
-pulumi.export("checkSetupStackIds", check_stacks.stack_ids)
-pulumi.export("userConfigKnobs", knobs.apply(lambda values: user_config_knobs(settings.release, values)))
+pulumi.export(
+    "userConfigKnobs",
+    pulumi.Output.all(*knobs.values()).apply(lambda values: user_config_knobs(settings.release, values)),
+)
 pulumi.export("condorVersion", settings.release.version)
 pulumi.export("installDir", condor.install_dir)
 pulumi.export("condorSh", condor.condor_sh)
@@ -155,4 +167,3 @@ pulumi.export("poolPasswordFile", condor.pool_password_file)
 pulumi.export("userConfigFile", client.user_config_file)
 pulumi.export("accessKeyFile", client.access_key_file)
 pulumi.export("secretKeyFile", client.secret_key_file)
-pulumi.export("keyPairFile", key_pair.key_pair_file)

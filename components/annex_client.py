@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -14,6 +16,14 @@ CONDOR_DIR = "~/.condor"
 NEW_KEY_WAIT_SECONDS = 90
 # HTCondor expands $ENV(HOME) itself, so the knobs hold absolute paths without us knowing $HOME.
 CONDOR_DIR_IN_CONFIG = "$ENV(HOME)/.condor"
+# 8.7.1-8.7.7 reach AWS at these URLs (annex-create.cpp, annex-setup.cpp at V8_7_3).
+ENDPOINT_KNOBS = {
+    "ANNEX_DEFAULT_EC2_URL": "ec2",
+    "ANNEX_DEFAULT_CWE_URL": "events",
+    "ANNEX_DEFAULT_LAMBDA_URL": "lambda",
+    "ANNEX_DEFAULT_S3_URL": "s3",
+    "ANNEX_DEFAULT_CF_URL": "cloudformation",
+}
 
 
 @dataclass
@@ -30,8 +40,19 @@ class AnnexKnobs:
     instance_type: str | None = None
 
 
-def user_config_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
-    """knob name (with its region prefix where the version wants one) -> value."""
+def user_config_knobs(release: CondorRelease, regions: list[AnnexKnobs]) -> dict[str, str]:
+    """knob name (with its region prefix where the version wants one) -> value, for every region;
+    the first region is the default one."""
+    prefixed: dict[str, str] = {}
+    for knobs in regions:
+        prefix = f"{safe_region(knobs.region)}." if release.region_prefixed_knobs else ""
+        prefixed |= {f"{prefix}{name}": value for name, value in _region_knobs(release, knobs).items()}
+    if release.writes_region_knob:
+        prefixed["ANNEX_DEFAULT_AWS_REGION"] = regions[0].region
+    return prefixed
+
+
+def _region_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
     values = {
         "ANNEX_DEFAULT_ACCESS_KEY_FILE": f"{CONDOR_DIR_IN_CONFIG}/{ACCESS_KEY_FILE}",
         "ANNEX_DEFAULT_SECRET_KEY_FILE": f"{CONDOR_DIR_IN_CONFIG}/{SECRET_KEY_FILE}",
@@ -46,17 +67,24 @@ def user_config_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, st
         values["ANNEX_DEFAULT_ODI_IMAGE_ID"] = knobs.image_id
     if knobs.instance_type:
         values["ANNEX_DEFAULT_ODI_INSTANCE_TYPE"] = knobs.instance_type
-    prefix = f"{safe_region(knobs.region)}." if release.region_prefixed_knobs else ""
-    prefixed = {f"{prefix}{name}": value for name, value in values.items()}
-    if release.writes_region_knob:
-        prefixed["ANNEX_DEFAULT_AWS_REGION"] = knobs.region
-    return prefixed
+    if not release.region_prefixed_knobs:
+        # Before 8.7.8 the endpoints are the only way to a region; their defaults are us-east-1's.
+        values |= {knob: f"https://{host}.{knobs.region}.amazonaws.com" for knob, host in ENDPOINT_KNOBS.items()}
+    return values
 
 
-def user_config_block(release: CondorRelease, knobs: AnnexKnobs) -> str:
-    pem = f"{CONDOR_DIR_IN_CONFIG}/{release.key_pair_file(knobs.region)}"
-    lines = [f"{name} = {value}" for name, value in user_config_knobs(release, knobs).items()]
-    return "\n".join([*lines, f"# ssh -i {pem} ec2-user@<annex instance address>"])
+def knobs_digest(release: CondorRelease, knobs: AnnexKnobs) -> str:
+    return hashlib.sha256(json.dumps(_region_knobs(release, knobs), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def user_config_block(release: CondorRelease, regions: list[AnnexKnobs]) -> str:
+    lines = [f"{name} = {value}" for name, value in user_config_knobs(release, regions).items()]
+    logins = [
+        f"# ssh -i {CONDOR_DIR_IN_CONFIG}/{release.key_pair_file(knobs.region)} ec2-user@<annex instance address>"
+        + (f" (in {knobs.region})" if len(regions) > 1 else "")
+        for knobs in regions
+    ]
+    return "\n".join([*lines, *logins])
 
 
 @dataclass
@@ -64,16 +92,18 @@ class AnnexClientArgs:
     machine: Machine
     release: CondorRelease
     install_dir: str
-    knobs: pulumi.Output[AnnexKnobs]
+    # Each region's knobs, the default region first.
+    knobs: dict[str, pulumi.Output[AnnexKnobs]]
     access_key_id: pulumi.Input[str]
     secret_access_key: pulumi.Input[str]
     condor_dir: pulumi.Resource
     condor_ready: pulumi.Resource
-    aws_ready: list[pulumi.Resource]
+    # What each region's check waits for on AWS.
+    aws_ready: dict[str, list[pulumi.Resource]]
 
 
 class AnnexClient(pulumi.ComponentResource):
-    """Key files, the user_config block, and the user's own `condor_annex -check-setup`."""
+    """Key files, the user_config block, and the user's own check of each region's setup."""
 
     access_key_file: str
     secret_key_file: str
@@ -101,28 +131,32 @@ class AnnexClient(pulumi.ComponentResource):
             Step(
                 name=f"{name}-user-config",
                 script="user_config.sh",
-                values={"USER_CONFIG_BLOCK": args.knobs.apply(lambda knobs: user_config_block(release, knobs))},
+                values={
+                    "USER_CONFIG_BLOCK": pulumi.Output.all(*args.knobs.values()).apply(
+                        lambda regions: user_config_block(release, regions)
+                    )
+                },
                 depends_on=[key_files],
             ),
             parent=self,
         )
-        region_args = args.knobs.apply(
-            lambda knobs: f"-aws-region {knobs.region}" if release.region_prefixed_knobs else ""
-        )
-        machine_step(
-            args.machine,
-            Step(
-                name=f"{name}-check-setup",
-                script="check_setup.sh",
-                values={
-                    "INSTALL_DIR": args.install_dir,
-                    "CHECK_SETUP_ARGS": region_args,
-                    "KEY_WAIT": str(NEW_KEY_WAIT_SECONDS),
-                },
-                depends_on=[key_files, user_config, args.condor_ready, *args.aws_ready],
-            ),
-            parent=self,
-        )
+        for region, aws_ready in args.aws_ready.items():
+            machine_step(
+                args.machine,
+                Step(
+                    name=f"{name}-check-setup-{region}",
+                    script="check_setup.sh",
+                    values={
+                        "INSTALL_DIR": args.install_dir,
+                        "CHECK_SETUP_COMMAND": release.check_setup_command(region),
+                        # Checked again when this region's knobs change, and only then.
+                        "KNOBS_DIGEST": args.knobs[region].apply(lambda knobs: knobs_digest(release, knobs)),
+                        "KEY_WAIT": str(NEW_KEY_WAIT_SECONDS),
+                    },
+                    depends_on=[key_files, user_config, args.condor_ready, *aws_ready],
+                ),
+                parent=self,
+            )
 
         self.access_key_file = f"{CONDOR_DIR}/{ACCESS_KEY_FILE}"
         self.secret_key_file = f"{CONDOR_DIR}/{SECRET_KEY_FILE}"

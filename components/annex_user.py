@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
@@ -15,50 +16,62 @@ SPOT_FLEET_ROLE = "aws-ec2-spot-fleet-tagging-role"
 
 
 @dataclass
-class AnnexUserArgs:
+class AnnexUserRegion:
+    """One region's resources the annex user may use."""
+
     region: str
-    account_id: pulumi.Input[str]
     bucket_name: pulumi.Input[str]
     odi_lease_arn: pulumi.Input[str]
     sfr_lease_arn: pulumi.Input[str]
     connectivity_arn: pulumi.Input[str]
     instance_role_arn: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
+
+
+@dataclass
+class AnnexUserArgs:
+    account_id: pulumi.Input[str]
+    regions: list[AnnexUserRegion]
     tags: dict[str, str] = field(default_factory=dict)
 
 
 def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
-    """What condor_annex calls (annex-contract.md, last section), and nothing more."""
+    """What condor_annex calls (annex-contract.md, last section) in each region, and nothing more."""
 
-    def arn(pattern: str) -> pulumi.Output[str]:
-        return pulumi.Output.format(pattern, region=args.region, account=args.account_id)
+    def arns(pattern: str, value: Callable[[AnnexUserRegion], pulumi.Input[str]] | None = None) -> list:
+        return [
+            pulumi.Output.format(pattern, value(each) if value else "", region=each.region, account=args.account_id)
+            for each in args.regions
+        ]
 
-    in_region = {"StringEquals": {"aws:RequestedRegion": args.region}}
+    def each(value: Callable[[AnnexUserRegion], pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+        return [value(region) for region in args.regions]
+
     return [
         {
             "Sid": "CheckConnectivity",
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": args.connectivity_arn,
+            "Resource": each(lambda region: region.connectivity_arn),
         },
         {
             # condor_annex reads the lease function's CodeSha256 when it creates an annex.
             "Sid": "InspectLeaseFunctions",
             "Effect": "Allow",
             "Action": "lambda:GetFunction",
-            "Resource": [args.odi_lease_arn, args.sfr_lease_arn],
+            "Resource": [arn for region in args.regions for arn in (region.odi_lease_arn, region.sfr_lease_arn)],
         },
         {
             "Sid": "UploadAnnexConfig",
             "Effect": "Allow",
             "Action": "s3:PutObject",
-            "Resource": pulumi.Output.from_input(args.bucket_name).apply(bucket_config_objects),
+            "Resource": each(lambda region: pulumi.Output.from_input(region.bucket_name).apply(bucket_config_objects)),
         },
         {
             "Sid": "ManageLeaseRules",
             "Effect": "Allow",
             "Action": ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"],
-            "Resource": arn("arn:aws:events:{region}:{account}:rule/*"),
+            "Resource": arns("arn:aws:events:{region}:{account}:rule/*"),
         },
         {
             # Launch only into our security group with our key pair; images may be anyone's.
@@ -66,49 +79,47 @@ def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
             "Effect": "Allow",
             "Action": "ec2:RunInstances",
             "Resource": [
-                arn("arn:aws:ec2:{region}::image/*"),
-                arn("arn:aws:ec2:{region}:{account}:instance/*"),
-                arn("arn:aws:ec2:{region}:{account}:volume/*"),
-                arn("arn:aws:ec2:{region}:{account}:network-interface/*"),
-                arn("arn:aws:ec2:{region}:{account}:subnet/*"),
-                arn("arn:aws:ec2:{region}:{account}:key-pair/" + KEY_PAIR_NAME),
-                pulumi.Output.format(
-                    "arn:aws:ec2:{0}:{1}:security-group/{2}", args.region, args.account_id, args.security_group_id
-                ),
+                *arns("arn:aws:ec2:{region}::image/*"),
+                *arns("arn:aws:ec2:{region}:{account}:instance/*"),
+                *arns("arn:aws:ec2:{region}:{account}:volume/*"),
+                *arns("arn:aws:ec2:{region}:{account}:network-interface/*"),
+                *arns("arn:aws:ec2:{region}:{account}:subnet/*"),
+                *arns("arn:aws:ec2:{region}:{account}:key-pair/" + KEY_PAIR_NAME),
+                *arns("arn:aws:ec2:{region}:{account}:security-group/{0}", lambda region: region.security_group_id),
             ],
         },
         {
             "Sid": "TagAnnexInstances",
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
-            "Resource": arn("arn:aws:ec2:{region}:{account}:instance/*"),
+            "Resource": arns("arn:aws:ec2:{region}:{account}:instance/*"),
         },
         {
             "Sid": "RequestAnnexSpotFleets",
             "Effect": "Allow",
             "Action": "ec2:RequestSpotFleet",
-            "Resource": arn("arn:aws:ec2:{region}:{account}:spot-fleet-request/*"),
+            "Resource": arns("arn:aws:ec2:{region}:{account}:spot-fleet-request/*"),
         },
         {
-            # Describe calls have no resource-level permissions: pin them to the annex's region.
+            # Describe calls have no resource-level permissions: pin them to the annex's regions.
             "Sid": "ReportAnnexStatus",
             "Effect": "Allow",
             "Action": ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"],
             "Resource": "*",
-            "Condition": in_region,
+            "Condition": {"StringEquals": {"aws:RequestedRegion": [region.region for region in args.regions]}},
         },
         {
             "Sid": "PassInstanceRole",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": args.instance_role_arn,
+            "Resource": each(lambda region: region.instance_role_arn),
             "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         },
         {
             "Sid": "PassSpotFleetRole",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": arn("arn:aws:iam::{account}:role/" + SPOT_FLEET_ROLE),
+            "Resource": pulumi.Output.format("arn:aws:iam::{0}:role/" + SPOT_FLEET_ROLE, args.account_id),
             "Condition": {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
         },
         {
@@ -116,7 +127,7 @@ def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
             "Sid": "CheckSetup",
             "Effect": "Allow",
             "Action": "cloudformation:DescribeStacks",
-            "Resource": arn("arn:aws:cloudformation:{region}:{account}:stack/HTCondorAnnex-*/*"),
+            "Resource": arns("arn:aws:cloudformation:{region}:{account}:stack/HTCondorAnnex-*/*"),
         },
     ]
 
@@ -133,8 +144,8 @@ class AnnexUser(pulumi.ComponentResource):
         super().__init__("condor-annex:aws:AnnexUser", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # IAM names are global, regions are not: one annex user per region this stack sets up.
-        user = aws.iam.User(name, name=f"condor-annex-{args.region}", force_destroy=True, tags=args.tags, opts=child)
+        # IAM is account-wide: one user for every region, named by Pulumi so that stacks never collide.
+        user = aws.iam.User(name, force_destroy=True, tags=args.tags, opts=child)
         policy = aws.iam.UserPolicy(
             f"{name}-policy", user=user.name, policy=document(*annex_user_statements(args)), opts=child
         )

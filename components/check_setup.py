@@ -63,7 +63,7 @@ class CheckSetupStacks(pulumi.ComponentResource):
         self.stack_ids = {}
         for stack_name, outputs in outputs_by_stack.items():
             stack = aws.cloudformation.Stack(
-                stack_name,
+                f"{name}-{stack_name}",
                 name=stack_name,
                 template_body=marker_template(sorted(outputs)),
                 parameters=outputs,

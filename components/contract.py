@@ -27,8 +27,9 @@ SECRET_KEY_FILE = "privateKeyFile"  # noqa: S105 - a file name, not a secret
 ANNEX_TAG = "htcondor:AnnexName"
 
 OLDEST_SUPPORTED = (8, 7, 1)
-# condor_annex was withdrawn in 24.11; its wrapper needs IDTOKENS, which this program does not set up.
-FIRST_UNSUPPORTED = (24, 11, 0)
+# 24.11 moved condor_annex behind `htcondor annex`; the next major is unknown to this program.
+HPC_ANNEX_FROM = (24, 11, 0)
+FIRST_UNSUPPORTED = (26, 0, 0)
 
 VERSION_PATTERN = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{1,3})")
 
@@ -74,6 +75,25 @@ class CondorRelease:
     @property
     def writes_region_knob(self) -> bool:
         return self.parts >= (8, 9, 10)
+
+    @property
+    def hpc_annex(self) -> bool:
+        """24.11+: the access point is `use feature:HPC_ANNEX` and `htcondor annex` runs condor_annex."""
+        return self.parts >= HPC_ANNEX_FROM
+
+    @property
+    def pool_password_file(self) -> str:
+        """Where the pool password goes, relative to LOCAL_DIR: from 24.11 the pool's signing key
+        (SEC_PASSWORD_FILE's default, `passwords.d/POOL`), before that the guide's own file."""
+        return "passwords.d/POOL" if self.hpc_annex else "condor_pool_password"
+
+    def check_setup_command(self, region: str) -> str:
+        """The user's own check of one region's setup, as plain words."""
+        if self.hpc_annex:
+            return f"htcondor annex checksetup --aws-region {region}"
+        if self.region_prefixed_knobs:
+            return f"condor_annex -check-setup -aws-region {region}"
+        return "condor_annex -check-setup"
 
     def key_pair_file(self, region: str) -> str:
         if self.region_prefixed_knobs:

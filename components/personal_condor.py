@@ -10,25 +10,38 @@ import pulumi
 from components.contract import CondorRelease
 from components.machine import Machine, Step, machine_step
 
-POOL_PASSWORD_FILE = "$(LOCAL_DIR)/condor_pool_password"  # noqa: S105 - a path, not a secret
 START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
 # A real 24.0.23 runs the guide's test job within seconds of condor_reschedule.
 JOB_TIMEOUT_SECONDS = 60
 
 
-def condor_config_text(collector_port: int) -> str:
-    """Our HTCondor settings: the guide's public interface, pool password and collector port."""
+def condor_config_text(release: CondorRelease, collector_port: int) -> str:
+    """Our HTCondor settings: the public interface, the collector port and how annexes authenticate."""
+    lines = [
+        "# Managed by the condor-annex Pulumi program; `pulumi destroy` removes this file.",
+        "# Public interface: annex instances call back to this machine.",
+        "NETWORK_INTERFACE = *",
+    ]
+    if release.hpc_annex:
+        return "\n".join(
+            [
+                *lines,
+                # The shared port listens on COLLECTOR_PORT: the collector and the AP collector
+                # (ANNEX_COLLECTOR) both answer on the port that was opened.
+                f"COLLECTOR_PORT = {collector_port}",
+                "# The access point for annexes: an AP collector and IDTOKENS signed with the pool's key.",
+                "use feature:HPC_ANNEX",
+            ]
+        )
     return "\n".join(
         [
-            "# Managed by the condor-annex Pulumi program; `pulumi destroy` removes this file.",
-            "# Public interface: annex instances call back to this machine.",
-            "NETWORK_INTERFACE = *",
+            *lines,
             "CONDOR_HOST = $(FULL_HOSTNAME)",
             # An explicit port: a personal condor defaults to :0, and annex instances copy this verbatim.
             f"COLLECTOR_HOST = $(FULL_HOSTNAME):{collector_port}",
             "# Pool password: how annex instances and this pool authenticate each other.",
-            f"SEC_PASSWORD_FILE = {POOL_PASSWORD_FILE}",
+            f"SEC_PASSWORD_FILE = $(LOCAL_DIR)/{release.pool_password_file}",
             "SEC_DAEMON_INTEGRITY = REQUIRED",
             "SEC_DAEMON_AUTHENTICATION = REQUIRED",
             "SEC_DAEMON_AUTHENTICATION_METHODS = PASSWORD",
@@ -85,7 +98,7 @@ class PersonalCondor(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        config_text = condor_config_text(args.collector_port)
+        config_text = condor_config_text(release, args.collector_port)
         configure = machine_step(
             args.machine,
             Step(
@@ -142,7 +155,7 @@ class PersonalCondor(pulumi.ComponentResource):
         self.install_dir = args.install_dir
         self.condor_sh = f"{args.install_dir}/condor.sh"
         self.config_file = f"{args.install_dir}/local/{release.config_file}"
-        self.pool_password_file = f"{args.install_dir}/local/condor_pool_password"
+        self.pool_password_file = f"{args.install_dir}/local/{release.pool_password_file}"
         self.ready = start
         self.register_outputs(
             {

@@ -22,7 +22,7 @@ from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PATTERN, CondorRelease
 
 PROJECT = "condor-annex"
-DEFAULT_CONDOR_VERSION = "24.0.24"
+DEFAULT_CONDOR_VERSION = "25.0.13"
 
 THIS_MACHINE = ("localhost", "127.0.0.1", "::1")
 HOST_ACCEPTED = "a DNS name or IPv4 address of the Linux machine, or localhost, nothing else"
@@ -46,6 +46,7 @@ HOST_KEY_FORMS = (
 )
 # Every key this program reads in its own namespace; any other is a typo the user should hear of.
 KNOWN_KEYS = (
+    "regions",
     "host",
     "sshUser",
     "sshPort",
@@ -104,7 +105,10 @@ class ConfigError(ValueError):
 class Settings:
     """Everything the program needs, validated; secrets are secret Outputs."""
 
-    region: str
+    # The first is the default region (ANNEX_DEFAULT_AWS_REGION) and holds the account-wide resources.
+    regions: list[str]
+    # Explicit providers do not read the stack's aws:* config; the profile is the one users set there.
+    aws_profile: str | None
     host: str
     # host names this machine: the steps run here, as the user running pulumi, without SSH.
     runs_locally: bool
@@ -203,13 +207,49 @@ def _check_version(reader: _Reader, version: str) -> CondorRelease:
         reader.fail("condorVersion", version, "an HTCondor version such as 24.0.24 or 8.7.3")
         return CondorRelease(DEFAULT_CONDOR_VERSION)
     release = CondorRelease(version)
-    if not OLDEST_SUPPORTED <= release.parts < FIRST_UNSUPPORTED:
+    if release.parts < OLDEST_SUPPORTED:
+        reader.fail("condorVersion", version, f"condor_annex exists from {lowest}")
+    elif release.parts >= FIRST_UNSUPPORTED:
         reader.fail(
-            "condorVersion",
-            version,
-            f"condor_annex exists from {lowest} up to (not including) {highest}, where HTCondor withdrew it",
+            "condorVersion", version, f"this program knows HTCondor up to (not including) {highest}, the next major"
         )
     return release
+
+
+def _regions(reader: _Reader, environ: Callable[[str], str | None], release: CondorRelease) -> list[str]:
+    """`regions` when set, else the one region the AWS provider would use."""
+    raw = reader.config.get("regions")
+    if raw is None:
+        region = reader.aws_config.get("region") or environ("AWS_REGION") or environ("AWS_DEFAULT_REGION")
+        if region is None:
+            reader.problems.append(
+                f"aws:region is required (or {PROJECT}:regions): the AWS region for the annex, such as us-east-1"
+            )
+            return [""]
+        if not REGION.fullmatch(region):
+            reader.problems.append(f"aws:region = {region!r}: an AWS region name such as us-east-1")
+        return [region]
+    try:
+        regions = json.loads(raw)
+    except json.JSONDecodeError:
+        regions = None
+    if not isinstance(regions, list) or not regions or not all(isinstance(region, str) for region in regions):
+        reader.fail("regions", raw, 'a non-empty list of AWS region names, such as ["us-east-1", "eu-west-2"]')
+        return [""]
+    for region in regions:
+        if not REGION.fullmatch(region):
+            reader.fail("regions", region, "an AWS region name such as us-east-1")
+    repeated = sorted({region for region in regions if regions.count(region) > 1})
+    if repeated:
+        reader.fail("regions", repeated, "each region once")
+    if len(regions) > 1 and not release.region_prefixed_knobs:
+        reader.fail(
+            "regions",
+            regions,
+            f"HTCondor {release.version} writes its annex knobs without a region prefix, so it can set up "
+            "exactly one region (8.7.8 and later can set up several)",
+        )
+    return regions
 
 
 def _host_key(reader: _Reader) -> str | None:
@@ -274,13 +314,6 @@ def read_settings(
     reader = _Reader(config or pulumi.Config(PROJECT), aws_config or pulumi.Config("aws"))
     _unknown_keys(reader, config_keys())
 
-    region = reader.aws_config.get("region") or environ("AWS_REGION") or environ("AWS_DEFAULT_REGION")
-    if region is None:
-        reader.problems.append("aws:region is required: the AWS region for the annex, such as us-east-1")
-        region = ""
-    elif not REGION.fullmatch(region):
-        reader.problems.append(f"aws:region = {region!r}: an AWS region name such as us-east-1")
-
     runs_locally = reader.config.get("host") in THIS_MACHINE
     host = reader.required(
         "host",
@@ -321,6 +354,7 @@ def read_settings(
         )
     version = reader.config.get("condorVersion") or DEFAULT_CONDOR_VERSION
     release = _check_version(reader, version)
+    regions = _regions(reader, environ, release)
 
     tarball_url = reader.text(
         "condorTarballUrl",
@@ -367,7 +401,8 @@ def read_settings(
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
 
     settings = Settings(
-        region=region,
+        regions=regions,
+        aws_profile=reader.aws_config.get("profile"),
         host=host,
         runs_locally=runs_locally,
         ssh_user=ssh_user,

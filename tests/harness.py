@@ -27,7 +27,12 @@ PROJECT = "condor-annex"
 
 SENTINEL_SECRET_KEY = "SENTINEL-aws-secret-key-7f3a"
 ACCOUNT_ID = "123456789012"
-VPC_ID = "vpc-0default0000000"
+
+
+def default_vpc_id(region: str) -> str:
+    """Each region has its own default VPC."""
+    return f"vpc-{hashlib.sha256(region.encode()).hexdigest()[:17]}"
+
 
 # What the real providers' schemas declare secret; the engine marks these whatever the program says.
 PROVIDER_SECRET_OUTPUTS = {
@@ -59,6 +64,8 @@ class Registration:
     protect: bool
     additional_secret_outputs: list[str]
     urn: str = ""
+    # For AWS resources: the region of the provider that manages it ("" for the default provider).
+    region: str = ""
 
 
 @dataclass
@@ -72,6 +79,8 @@ class Program:
     registrations: list[Registration] = field(default_factory=list)
     outputs: dict[str, StackOutput] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
+    # (token, region of the provider asked; "" for the default provider) of every provider call.
+    calls: list[tuple[str, str]] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -185,7 +194,8 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
     elif kind == "SecurityGroup":
         outputs = {"id": f"sg-{digest[:17]}"}
     elif kind == "User":
-        outputs = {"arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{inputs['name']}"}
+        user = inputs.get("name") or f"{name}-{digest[:7]}"
+        outputs = {"name": user, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}"}
     elif kind == "AccessKey":
         outputs = {"id": f"AKIA{digest[:16].upper()}", "secret": SENTINEL_SECRET_KEY}
     elif kind == "Stack":
@@ -198,18 +208,34 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
 
 
 class _Mocks(pulumi_mocks.Mocks):
-    def __init__(self, region: str) -> None:
-        self.region = region
+    """Answers each resource and call in the region of the provider that makes it, as AWS would."""
+
+    def __init__(self, default_region: str) -> None:
+        self.default_region = default_region
+        self.provider_regions: dict[str, str] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def region_of(self, provider_reference: str | None) -> str:
+        """The region of an explicit provider ("<urn>::<id>"), or "" for the default provider."""
+        if not provider_reference:
+            return ""
+        return self.provider_regions[provider_reference.split("::")[-2]]
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
-        outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs, self.region)}
+        if args.typ == "pulumi:providers:aws":
+            self.provider_regions[args.name] = args.inputs["region"]
+        region = self.region_of(args.provider) or self.default_region
+        outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs, region)}
         return outputs.pop("id", f"{args.name}-id"), outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
+        region = self.region_of(args.provider)
+        self.calls.append((args.token, region))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "userId": "AIDA"}, []
         if args.token == "aws:ec2/getVpc:getVpc":
-            return {"id": VPC_ID, "default": True, "cidrBlock": "172.31.0.0/16"}, []
+            vpc = default_vpc_id(region or self.default_region)
+            return {"id": vpc, "default": True, "cidrBlock": "172.31.0.0/16"}, []
         raise AssertionError(f"the program called {args.token}, which the mocks do not know")
 
 
@@ -224,6 +250,8 @@ class _Monitor(pulumi_mocks.MockMonitor):
         raw_inputs = json_format.MessageToDict(request.object)
         response = super().RegisterResource(request)
         urn = response.urn
+        # The engine refuses a second resource with the same URN (same type chain and name).
+        assert all(r.urn != urn for r in self.program.registrations), f"duplicate resource URN {urn}"
         _id, state = self.resources[urn].id, dict(self.resources[urn].state)
         declared = PROVIDER_SECRET_OUTPUTS.get(request.type, set()) | set(request.additionalSecretOutputs)
         marked = {k: (_secret(v) if k in declared else v) for k, v in state.items()}
@@ -242,6 +270,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 protect=request.protect,
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 urn=urn,
+                region=self.mocks.region_of(request.provider) if request.type.startswith("aws:") else "",
             )
         )
         return type(response)(urn=urn, id=response.id, object=obj)
@@ -293,6 +322,7 @@ def run_program(
         for name, output in exported.items()
     }
     program.outputs = resolved
+    program.calls = monitor.mocks.calls
     return program
 
 

@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# Step 7: the user's own `condor_annex -check-setup`, which must end "Your setup looks OK".
-# Values (rendered header): INSTALL_DIR CHECK_SETUP_ARGS KEY_WAIT
+# Step 7, once per region: the user's own check of that region's setup (`condor_annex -check-setup`,
+# or from 24.11 `htcondor annex checksetup`), which must end "Your setup looks OK".
+# Values (rendered header): INSTALL_DIR CHECK_SETUP_COMMAND KNOBS_DIGEST KEY_WAIT
 set -euo pipefail
 
 # What AWS answers, for a while, to an access key made moments ago.
 UNKNOWN_KEY='InvalidClientTokenId|SignatureDoesNotMatch|AuthFailure|The security token included in the request is invalid'
 
 check_setup() {
-  # shellcheck disable=SC2086 # CHECK_SETUP_ARGS is a list of plain words we rendered.
-  condor_annex -check-setup $CHECK_SETUP_ARGS 2>&1
+  # shellcheck disable=SC2086 # CHECK_SETUP_COMMAND is a list of plain words we rendered.
+  $CHECK_SETUP_COMMAND 2>&1
 }
 
 create() {
   use_condor
   local output waited=0
   # It can exit 0 when a check fails: judge it by its words, not its status.
+  log "running $CHECK_SETUP_COMMAND (knobs $KNOBS_DIGEST)"
   until output=$(check_setup) && grep -q "Your setup looks OK" <<<"$output"; do
     if ! grep -Eq "$UNKNOWN_KEY" <<<"$output"; then
-      die "condor_annex -check-setup did not pass: $output"
+      die "$CHECK_SETUP_COMMAND did not pass: $output"
     fi
     if [ "$waited" -ge "$KEY_WAIT" ]; then
       die "AWS still refuses the annex user's new access key after ${KEY_WAIT}s: $output"
@@ -29,7 +31,7 @@ create() {
   # Its security probe only warns; a pool whose PASSWORD setup does not work must not pass here.
   if grep -q "Checking security configuration" <<<"$output" \
     && ! grep -q "Checking security configuration\.\.\. OK\." <<<"$output"; then
-    die "condor_annex -check-setup found the pool's security configuration broken: $output"
+    die "$CHECK_SETUP_COMMAND found the pool's security configuration broken: $output"
   fi
   log "$output"
 }

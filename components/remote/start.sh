@@ -56,6 +56,19 @@ wait_for_daemons() {
   done
 }
 
+# 24.11+ (use feature:HPC_ANNEX): annex instances report to the AP collector on the shared port.
+wait_for_ap_collector() {
+  local annex_collector output waited=0
+  annex_collector=$(condor_config_val ANNEX_COLLECTOR 2>/dev/null) || return 0
+  until output=$(condor_status -pool "$annex_collector" -any -af MyType 2>&1); do
+    [ "$waited" -lt "$START_TIMEOUT" ] \
+      || die "the AP collector ($annex_collector) did not answer within ${START_TIMEOUT}s: $output"
+    sleep 2
+    waited=$((waited + 2))
+  done
+  log "the AP collector answers at $annex_collector"
+}
+
 # The guide's own test: a job that runs to completion proves negotiator, schedd and startd work
 # together under the pool-password settings. Nothing of it stays in the queue.
 run_test_job() {
@@ -96,6 +109,7 @@ create() {
   fi
   wait_for_daemons "$since" "$pid"
   log "HTCondor is up: every daemon reported after $(date -u -d "@$since" +%H:%M:%S) and the schedd answers"
+  wait_for_ap_collector
   run_test_job
 }
 

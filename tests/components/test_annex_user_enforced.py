@@ -53,7 +53,9 @@ from components.contract import (
 )
 from tests.harness import ACCOUNT_ID, run_program
 
-REGION = "us-east-1"
+# The stack's two regions; the first is where the denied calls are tried, a third is never allowed.
+REGIONS = ("us-east-1", "eu-west-2")
+REGION = REGIONS[0]
 OTHER_REGION = "us-west-2"
 ANNEX = "annex-a1"
 WAIT_HANDLE_TEMPLATE = json.dumps({"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
@@ -149,22 +151,34 @@ class Deployed:
 
     document: dict[str, Any]
     annex_user: boto3.Session
-    bucket: str
     other_bucket: str
-    security_group: str
     other_security_group: str
-    instance_profile_arn: str
-    instance_role_arn: str
     admin_role_arn: str
-    image: str
-    function_arns: dict[str, str]
+    # Per region:
+    buckets: dict[str, str]
+    security_groups: dict[str, str]
+    instance_profile_arns: dict[str, str]
+    instance_role_arns: dict[str, str]
+    images: dict[str, str]
+    function_arns: dict[str, dict[str, str]]
+
+    @property
+    def bucket(self) -> str:
+        return self.buckets[REGION]
+
+    @property
+    def security_group(self) -> str:
+        return self.security_groups[REGION]
+
+    @property
+    def instance_role_arn(self) -> str:
+        return self.instance_role_arns[REGION]
 
 
 @pytest.fixture(scope="module")
-def registered_policy() -> tuple[str, dict[str, str]]:
-    program = run_program()
-    outputs = {name: output.value for name, output in program.outputs.items()}
-    return program.named("annex-user-policy").inputs["policy"], outputs
+def registered_policy() -> tuple[str, dict[str, dict[str, str]]]:
+    program = run_program({"condor-annex:regions": json.dumps(REGIONS)})
+    return program.named("annex-user-policy").inputs["policy"], program.outputs["byRegion"].value
 
 
 def _zip() -> bytes:
@@ -174,11 +188,9 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def _deploy(registered: str, outputs: dict[str, str]) -> Deployed:
+def _deploy(registered: str, by_region: dict[str, dict[str, str]]) -> Deployed:
     """Build, as the deployer, the account a `pulumi up` leaves, plus things the user must not touch."""
     iam = boto3.client("iam", region_name=REGION)
-    ec2 = boto3.client("ec2", region_name=REGION)
-    s3 = boto3.client("s3", region_name=REGION)
     trust = json.dumps(
         {
             "Version": "2012-10-17",
@@ -187,64 +199,87 @@ def _deploy(registered: str, outputs: dict[str, str]) -> Deployed:
             ],
         }
     )
-    role_arn = iam.create_role(RoleName="annex-instance-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    profile_arn = iam.create_instance_profile(InstanceProfileName="annex-instance")["InstanceProfile"]["Arn"]
-    iam.add_role_to_instance_profile(InstanceProfileName="annex-instance", RoleName="annex-instance-role")
     iam.create_role(RoleName=SPOT_FLEET_ROLE, AssumeRolePolicyDocument=trust)
     admin_role_arn = iam.create_role(RoleName="admin", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="someone-elses-bucket")
 
-    s3.create_bucket(Bucket=outputs["bucketName"])
-    s3.create_bucket(Bucket="someone-elses-bucket")
-    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    group = ec2.create_security_group(GroupName="annex", Description="annex", VpcId=vpc)["GroupId"]
-    other_group = ec2.create_security_group(GroupName="wide-open", Description="other", VpcId=vpc)["GroupId"]
-    ec2.create_key_pair(KeyName=KEY_PAIR_NAME)
-    ec2.create_key_pair(KeyName="someone-elses-key")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-
-    function_arns = {}
-    for region in (REGION, OTHER_REGION):
+    deployed: dict[str, dict[str, Any]] = {
+        "buckets": {},
+        "security_groups": {},
+        "instance_profile_arns": {},
+        "instance_role_arns": {},
+        "images": {},
+        "function_arns": {},
+    }
+    substitutions: dict[str, str] = {}
+    other_group = ""
+    for region in (*REGIONS, OTHER_REGION):
+        ec2 = boto3.client("ec2", region_name=region)
+        outputs = by_region.get(region, by_region[REGION])
+        role_arn = iam.create_role(RoleName=f"annex-instance-{region}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        profile = iam.create_instance_profile(InstanceProfileName=f"annex-instance-{region}")["InstanceProfile"]
+        iam.add_role_to_instance_profile(
+            InstanceProfileName=f"annex-instance-{region}", RoleName=f"annex-instance-{region}"
+        )
+        bucket = f"annex-config-{region}"
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(
+            Bucket=bucket,
+            **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}),
+        )
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        group = ec2.create_security_group(GroupName="annex", Description="annex", VpcId=vpc)["GroupId"]
+        if region == REGION:
+            other_group = ec2.create_security_group(GroupName="wide-open", Description="other", VpcId=vpc)["GroupId"]
+            ec2.create_key_pair(KeyName="someone-elses-key")
+        ec2.create_key_pair(KeyName=KEY_PAIR_NAME)
         functions = boto3.client("lambda", region_name=region)
+        function_arns = {}
         for output in ("odiLeaseFunctionArn", "sfrLeaseFunctionArn", "connectivityFunctionArn"):
-            name = outputs[output].rsplit(":", 1)[1]
             created = functions.create_function(
-                FunctionName=name,
+                FunctionName=outputs[output].rsplit(":", 1)[1],
                 Runtime="python3.13",
                 Role=role_arn,
                 Handler="handler.handler",
                 Code={"ZipFile": _zip()},
             )
-            if region == REGION:
-                function_arns[output] = created["FunctionArn"]
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-    for stack in (BUCKET_STACK, LAMBDA_STACK, INSTANCE_PROFILE_STACK, SECURITY_GROUP_STACK, "someone-elses-stack"):
-        cloudformation.create_stack(StackName=stack, TemplateBody=WAIT_HANDLE_TEMPLATE)
+            function_arns[output] = created["FunctionArn"]
+        cloudformation = boto3.client("cloudformation", region_name=region)
+        for stack in (BUCKET_STACK, LAMBDA_STACK, INSTANCE_PROFILE_STACK, SECURITY_GROUP_STACK, "someone-elses-stack"):
+            cloudformation.create_stack(StackName=stack, TemplateBody=WAIT_HANDLE_TEMPLATE)
+        for kind, value in (
+            ("buckets", bucket),
+            ("security_groups", group),
+            ("instance_profile_arns", profile["Arn"]),
+            ("instance_role_arns", role_arn),
+            ("images", ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]),
+            ("function_arns", function_arns),
+        ):
+            deployed[kind][region] = value
+        if region in REGIONS:
+            substitutions |= {
+                outputs["securityGroupId"]: group,
+                outputs["instanceRoleArn"]: role_arn,
+                outputs["bucketName"]: bucket,
+                **{outputs[name]: arn for name, arn in function_arns.items()},
+            }
 
     substituted = registered
-    for mock_id, moto_id in {
-        outputs["securityGroupId"]: group,
-        outputs["instanceRoleArn"]: role_arn,
-        **{outputs[name]: arn for name, arn in function_arns.items()},
-    }.items():
+    for mock_id, moto_id in substitutions.items():
         assert mock_id in substituted, f"the registered policy never names {mock_id}"
         substituted = substituted.replace(mock_id, moto_id)
 
-    iam.create_user(UserName="condor-annex-us-east-1")
-    iam.put_user_policy(UserName="condor-annex-us-east-1", PolicyName="annex", PolicyDocument=substituted)
-    key = iam.create_access_key(UserName="condor-annex-us-east-1")["AccessKey"]
+    iam.create_user(UserName="condor-annex")
+    iam.put_user_policy(UserName="condor-annex", PolicyName="annex", PolicyDocument=substituted)
+    key = iam.create_access_key(UserName="condor-annex")["AccessKey"]
     session = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     return Deployed(
         document=json.loads(substituted),
         annex_user=session,
-        bucket=outputs["bucketName"],
         other_bucket="someone-elses-bucket",
-        security_group=group,
         other_security_group=other_group,
-        instance_profile_arn=profile_arn,
-        instance_role_arn=role_arn,
         admin_role_arn=admin_role_arn,
-        image=image,
-        function_arns=function_arns,
+        **deployed,
     )
 
 
@@ -257,36 +292,39 @@ def account(registered_policy: tuple[str, dict[str, str]], resource_level_moto: 
 def _launch(deployed: Deployed, region: str = REGION, group: str = "", key: str = KEY_PAIR_NAME) -> Callable[[], Any]:
     ec2 = deployed.annex_user.client("ec2", region_name=region)
     return lambda: ec2.run_instances(
-        ImageId=deployed.image,
+        ImageId=deployed.images[region],
         MinCount=1,
         MaxCount=1,
         InstanceType="m5.large",
         ClientToken=f"{ANNEX}_0b6f1c",
         KeyName=key,
-        SecurityGroupIds=[group or deployed.security_group],
-        IamInstanceProfile={"Arn": deployed.instance_profile_arn},
+        SecurityGroupIds=[group or deployed.security_groups[region]],
+        IamInstanceProfile={"Arn": deployed.instance_profile_arns[region]},
         InstanceInitiatedShutdownBehavior="terminate",
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": ANNEX_TAG, "Value": ANNEX}]}],
     )
 
 
-def _condor_annex_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]]]:
-    """Every call condor_annex makes for -check-setup, an ODI annex, an SFR annex, -status and a rollback."""
+def _condor_annex_calls(deployed: Deployed, region: str) -> list[tuple[str, Callable[[], Any]]]:
+    """Every call condor_annex makes in one region for -check-setup, an ODI annex, an SFR annex,
+    -status and a rollback."""
     user = deployed.annex_user
-    functions = user.client("lambda", region_name=REGION)
-    events = user.client("events", region_name=REGION)
-    ec2 = user.client("ec2", region_name=REGION)
-    rule_input = json.dumps({"AnnexID": ANNEX, "S3BucketName": deployed.bucket, "LeaseExpiration": 1_900_000_000})
+    functions = user.client("lambda", region_name=region)
+    events = user.client("events", region_name=region)
+    ec2 = user.client("ec2", region_name=region)
+    bucket = deployed.buckets[region]
+    function_arns = deployed.function_arns[region]
+    rule_input = json.dumps({"AnnexID": ANNEX, "S3BucketName": bucket, "LeaseExpiration": 1_900_000_000})
     launched: dict[str, str] = {}
 
     def run_instances() -> None:
-        launched["id"] = _launch(deployed)()["Instances"][0]["InstanceId"]
+        launched["id"] = _launch(deployed, region)()["Instances"][0]["InstanceId"]
 
     calls: list[tuple[str, Callable[[], Any]]] = [
         *(
             (
                 f"cloudformation:DescribeStacks {stack}",
-                lambda stack=stack: user.client("cloudformation", region_name=REGION).describe_stacks(StackName=stack),
+                lambda stack=stack: user.client("cloudformation", region_name=region).describe_stacks(StackName=stack),
             )
             for stack in (BUCKET_STACK, LAMBDA_STACK, INSTANCE_PROFILE_STACK, SECURITY_GROUP_STACK)
         ),
@@ -299,16 +337,16 @@ def _condor_annex_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]
         ),
         (
             "lambda:GetFunction odiLease",
-            lambda: functions.get_function(FunctionName=deployed.function_arns["odiLeaseFunctionArn"]),
+            lambda: functions.get_function(FunctionName=function_arns["odiLeaseFunctionArn"]),
         ),
         (
             "lambda:GetFunction sfrLease",
-            lambda: functions.get_function(FunctionName=deployed.function_arns["sfrLeaseFunctionArn"]),
+            lambda: functions.get_function(FunctionName=function_arns["sfrLeaseFunctionArn"]),
         ),
         (
             "s3:PutObject config tarball",
-            lambda: user.client("s3", region_name=REGION).put_object(
-                Bucket=deployed.bucket, Key=f"config-{ANNEX}.tar.gz", Body=b"tarball"
+            lambda: user.client("s3", region_name=region).put_object(
+                Bucket=bucket, Key=f"config-{ANNEX}.tar.gz", Body=b"tarball"
             ),
         ),
         ("events:PutRule", lambda: events.put_rule(Name=ANNEX, ScheduleExpression="rate(5 minutes)")),
@@ -316,7 +354,7 @@ def _condor_annex_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]
             "events:PutTargets",
             lambda: events.put_targets(
                 Rule=ANNEX,
-                Targets=[{"Id": ANNEX, "Arn": deployed.function_arns["odiLeaseFunctionArn"], "Input": rule_input}],
+                Targets=[{"Id": ANNEX, "Arn": function_arns["odiLeaseFunctionArn"], "Input": rule_input}],
             ),
         ),
         ("ec2:RunInstances", run_instances),
@@ -332,7 +370,7 @@ def _condor_annex_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]
                     "IamFleetRole": f"arn:aws:iam::{ACCOUNT_ID}:role/{SPOT_FLEET_ROLE}",
                     "TargetCapacity": 1,
                     "AllocationStrategy": "lowestPrice",
-                    "LaunchSpecifications": [{"ImageId": deployed.image, "InstanceType": "m5.large"}],
+                    "LaunchSpecifications": [{"ImageId": deployed.images[region], "InstanceType": "m5.large"}],
                 }
             ),
         ),
@@ -341,7 +379,7 @@ def _condor_annex_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]
         ("events:RemoveTargets", lambda: events.remove_targets(Rule=ANNEX, Ids=[ANNEX])),
         ("events:DeleteRule", lambda: events.delete_rule(Name=ANNEX)),
     ]
-    return calls
+    return [(f"{name} in {region}", call) for name, call in calls]
 
 
 def _outside_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]]]:
@@ -351,7 +389,7 @@ def _outside_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]]]:
     iam = user.client("iam", region_name=REGION)
     functions = user.client("lambda", region_name=REGION)
     ec2 = user.client("ec2", region_name=REGION)
-    odi_lease = deployed.function_arns["odiLeaseFunctionArn"]
+    odi_lease = deployed.function_arns[REGION]["odiLeaseFunctionArn"]
     return [
         (
             "s3:PutObject into another bucket",
@@ -365,11 +403,11 @@ def _outside_calls(deployed: Deployed) -> list[tuple[str, Callable[[], Any]]]:
         ("s3:ListBucket", lambda: s3.list_objects_v2(Bucket=deployed.bucket)),
         ("s3:DeleteBucket", lambda: s3.delete_bucket(Bucket=deployed.bucket)),
         ("iam:CreateUser", lambda: iam.create_user(UserName="backdoor")),
-        ("iam:CreateAccessKey for itself", lambda: iam.create_access_key(UserName="condor-annex-us-east-1")),
+        ("iam:CreateAccessKey for itself", lambda: iam.create_access_key(UserName="condor-annex")),
         (
             "iam:PutUserPolicy on itself",
             lambda: iam.put_user_policy(
-                UserName="condor-annex-us-east-1", PolicyName="more", PolicyDocument=json.dumps(deployed.document)
+                UserName="condor-annex", PolicyName="more", PolicyDocument=json.dumps(deployed.document)
             ),
         ),
         ("iam:ListRoles", lambda: iam.list_roles()),
@@ -441,11 +479,11 @@ def _outcomes(calls: list[tuple[str, Callable[[], Any]]]) -> dict[str, str]:
     return outcomes
 
 
-def test_every_call_condor_annex_makes_is_allowed(account: Deployed):
-    calls = _condor_annex_calls(account)
+def test_every_call_condor_annex_makes_is_allowed_in_each_region(account: Deployed):
+    calls = [call for region in REGIONS for call in _condor_annex_calls(account, region)]
     outcomes = _outcomes(calls)
     assert outcomes == {name: "allowed" for name, _ in calls}
-    assert len(calls) == 17
+    assert len(calls) == 2 * 17
 
 
 def test_calls_outside_its_job_are_denied(account: Deployed):
@@ -468,7 +506,8 @@ def test_pass_role_only_for_the_instance_and_spot_fleet_roles(account: Deployed)
     def may_pass(role_arn: str) -> bool:
         return evaluator.is_action_permitted("iam:PassRole", role_arn) == PermissionResult.PERMITTED
 
-    assert may_pass(account.instance_role_arn)
+    assert all(may_pass(account.instance_role_arns[region]) for region in REGIONS)
+    assert not may_pass(account.instance_role_arns[OTHER_REGION])
     assert may_pass(f"arn:aws:iam::{ACCOUNT_ID}:role/{SPOT_FLEET_ROLE}")
     assert not may_pass(account.admin_role_arn)
     assert not may_pass(f"arn:aws:iam::{ACCOUNT_ID}:role/OrganizationAccountAccessRole")
@@ -478,7 +517,7 @@ def test_conditions_moto_cannot_evaluate(account: Deployed):
     """moto treats every Condition as met, so each conditioned statement is checked on the document."""
     conditioned = {s["Sid"]: s["Condition"] for s in account.document["Statement"] if "Condition" in s}
     assert conditioned == {
-        "ReportAnnexStatus": {"StringEquals": {"aws:RequestedRegion": REGION}},
+        "ReportAnnexStatus": {"StringEquals": {"aws:RequestedRegion": list(REGIONS)}},
         "PassInstanceRole": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         "PassSpotFleetRole": {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
     }

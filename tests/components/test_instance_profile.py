@@ -13,14 +13,14 @@ def program() -> Program:
 
 
 def test_role_trusts_ec2_only(program: Program):
-    trust = json.loads(program.named("annex-instance-role").inputs["assumeRolePolicy"])
+    trust = json.loads(program.named("annex-us-east-1-instance-role").inputs["assumeRolePolicy"])
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
 
 
 def test_boot_script_finds_the_bucket_in_the_role_policy(program: Program):
     """The annex image's boot script regex-matches the resource string; it must stay that shape."""
-    (statement,) = policy(program.named("annex-instance-config-download"))["Statement"]
-    bucket = program.named("annex-config").outputs["bucket"]
+    (statement,) = policy(program.named("annex-us-east-1-instance-config-download"))["Statement"]
+    bucket = program.named("annex-us-east-1-config").outputs["bucket"]
     assert statement["Action"] == "s3:GetObject"
     assert isinstance(statement["Resource"], str), "the boot script reads a single resource string"
     match = re.match(BOOT_SCRIPT_BUCKET_REGEX, statement["Resource"])
@@ -28,7 +28,7 @@ def test_boot_script_finds_the_bucket_in_the_role_policy(program: Program):
 
 
 def test_introspection_policy_covers_the_boot_script(program: Program):
-    statements = statements_by_sid(policy(program.named("annex-instance-introspection")))
+    statements = statements_by_sid(policy(program.named("annex-us-east-1-instance-introspection")))
     actions = set()
     for statement in statements.values():
         actions |= set([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
@@ -42,12 +42,12 @@ def test_introspection_policy_covers_the_boot_script(program: Program):
         "ec2:DescribeInstances",
         "ec2:DescribeSpotFleetRequests",
     }
-    role_arn = program.named("annex-instance-role").outputs["arn"]
-    profile_arn = program.named("annex-instance-profile").outputs["arn"]
+    role_arn = program.named("annex-us-east-1-instance-role").outputs["arn"]
+    profile_arn = program.named("annex-us-east-1-instance-profile").outputs["arn"]
     assert statements["ReadOwnRole"]["Resource"] == [role_arn, profile_arn]
 
 
 def test_profile_path(program: Program):
-    profile = program.named("annex-instance-profile")
+    profile = program.named("annex-us-east-1-instance-profile")
     assert profile.inputs["path"] == "/"
-    assert profile.inputs["role"] == program.named("annex-instance-role").outputs["name"]
+    assert profile.inputs["role"] == program.named("annex-us-east-1-instance-role").outputs["name"]

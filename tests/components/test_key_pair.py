@@ -6,10 +6,10 @@ from tests.harness import run_program
 
 def test_key_pair_imports_the_public_key_the_machine_step_printed():
     program = run_program()
-    key_pair = program.named("annex-key-pair")
+    key_pair = program.named("annex-key-pair-us-east-1")
     assert key_pair.type == "aws:ec2/keyPair:KeyPair"
     assert key_pair.inputs["keyName"] == KEY_PAIR_NAME
-    make = program.named("annex-key-pair-make")
+    make = program.named("annex-key-pair-us-east-1-make")
     assert make.urn in key_pair.dependencies
     assert key_pair.inputs["publicKey"] == make.outputs["stdout"]
     assert "KEY_PAIR_FILE=HTCondorAnnex-KeyPair.us-east-1.pem" in make.inputs["create"]
@@ -27,7 +27,7 @@ def test_no_private_key_anywhere_in_the_program():
 
 def test_the_key_pair_waits_for_nothing_on_aws_and_check_setup_waits_for_it():
     program = run_program()
-    make = program.named("annex-key-pair-make")
+    make = program.named("annex-key-pair-us-east-1-make")
     assert [program.by_urn(urn).name for urn in make.dependencies] == ["condor-dir"]
-    check = program.named("annex-client-check-setup")
-    assert program.named("annex-key-pair").urn in check.dependencies
+    check = program.named("annex-client-check-setup-us-east-1")
+    assert program.named("annex-key-pair-us-east-1").urn in check.dependencies

@@ -13,9 +13,9 @@ def program() -> Program:
 
 
 FUNCTIONS = {
-    "annex-functions-odiLease": ("HTCondorAnnex-odiLease", "lease.odi_handler", 60),
-    "annex-functions-sfrLease": ("HTCondorAnnex-sfrLease", "lease.sfr_handler", 60),
-    "annex-functions-connectivity": (CONNECTIVITY_FUNCTION_NAME, "connectivity.handler", 5),
+    "annex-us-east-1-functions-odiLease": ("HTCondorAnnex-odiLease", "lease.odi_handler", 60),
+    "annex-us-east-1-functions-sfrLease": ("HTCondorAnnex-sfrLease", "lease.sfr_handler", 60),
+    "annex-us-east-1-functions-connectivity": (CONNECTIVITY_FUNCTION_NAME, "connectivity.handler", 5),
 }
 
 
@@ -43,21 +43,21 @@ def test_archive_holds_the_handler_module(program: Program, resource: str):
 
 def test_log_groups_created_with_retention_before_functions(program: Program):
     for resource, (name, _, _) in FUNCTIONS.items():
-        group = program.named(f"annex-functions-{name}-logs")
+        group = program.named(f"annex-us-east-1-functions-{name}-logs")
         assert group.inputs["name"] == f"/aws/lambda/{name}"
         assert group.inputs["retentionInDays"] == 30
         assert group.urn in program.named(resource).dependencies, f"{resource} does not wait for its log group"
 
 
 def test_lease_role_policy_is_narrow(program: Program):
-    statements = statements_by_sid(policy(program.named("annex-functions-lease-policy")))
+    statements = statements_by_sid(policy(program.named("annex-us-east-1-functions-lease-policy")))
     events = statements["RemoveExpiredLeaseRules"]
     assert sorted(events["Action"]) == ["events:DeleteRule", "events:RemoveTargets"]
     assert events["Resource"] == f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/*"
     assert statements["TerminateAnnexInstances"]["Condition"] == {
         "Null": {"aws:ResourceTag/htcondor:AnnexName": "false"}
     }
-    bucket = program.named("annex-config").outputs["bucket"]
+    bucket = program.named("annex-us-east-1-config").outputs["bucket"]
     assert statements["DeleteExpiredAnnexConfig"] == {
         "Sid": "DeleteExpiredAnnexConfig",
         "Effect": "Allow",
@@ -72,37 +72,38 @@ def test_lease_role_policy_is_narrow(program: Program):
 
 
 def test_connectivity_role_only_writes_its_logs(program: Program):
-    (statement,) = policy(program.named("annex-functions-connectivity-policy"))["Statement"]
+    (statement,) = policy(program.named("annex-us-east-1-functions-connectivity-policy"))["Statement"]
     assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     (log_group,) = statement["Resource"]
-    assert log_group == program.named(f"annex-functions-{CONNECTIVITY_FUNCTION_NAME}-logs").outputs["arn"] + ":*"
+    logs = program.named(f"annex-us-east-1-functions-{CONNECTIVITY_FUNCTION_NAME}-logs")
+    assert log_group == logs.outputs["arn"] + ":*"
 
 
 def test_arns_known_before_creation_are_the_real_ones(program: Program):
     """The exported ARNs are computed from the fixed names; they must be what AWS assigns."""
     for output, resource in (
-        ("odiLeaseFunctionArn", "annex-functions-odiLease"),
-        ("sfrLeaseFunctionArn", "annex-functions-sfrLease"),
-        ("connectivityFunctionArn", "annex-functions-connectivity"),
+        ("odiLeaseFunctionArn", "annex-us-east-1-functions-odiLease"),
+        ("sfrLeaseFunctionArn", "annex-us-east-1-functions-sfrLease"),
+        ("connectivityFunctionArn", "annex-us-east-1-functions-connectivity"),
     ):
         assert program.outputs[output].value == program.named(resource).outputs["arn"], output
-    lease_logs = statements_by_sid(policy(program.named("annex-functions-lease-policy")))["WriteOwnLogs"]
+    lease_logs = statements_by_sid(policy(program.named("annex-us-east-1-functions-lease-policy")))["WriteOwnLogs"]
     assert lease_logs["Resource"] == [
-        program.named(f"annex-functions-{name}-logs").outputs["arn"] + ":*"
+        program.named(f"annex-us-east-1-functions-{name}-logs").outputs["arn"] + ":*"
         for name in ("HTCondorAnnex-odiLease", "HTCondorAnnex-sfrLease")
     ]
 
 
 @pytest.mark.parametrize("contract", ["odiLease", "sfrLease"])
 def test_events_may_invoke_lease_functions(program: Program, contract: str):
-    permission = program.named(f"annex-functions-{contract}-invoke")
+    permission = program.named(f"annex-us-east-1-functions-{contract}-invoke")
     assert permission.inputs["principal"] == "events.amazonaws.com"
     assert permission.inputs["action"] == "lambda:InvokeFunction"
     assert permission.inputs["sourceArn"] == f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/*"
-    assert permission.inputs["function"] == FUNCTIONS[f"annex-functions-{contract}"][0]
+    assert permission.inputs["function"] == FUNCTIONS[f"annex-us-east-1-functions-{contract}"][0]
 
 
 def test_lease_functions_know_their_bucket(program: Program):
-    bucket = program.named("annex-config").outputs["bucket"]
-    for resource in ("annex-functions-odiLease", "annex-functions-sfrLease"):
+    bucket = program.named("annex-us-east-1-config").outputs["bucket"]
+    for resource in ("annex-us-east-1-functions-odiLease", "annex-us-east-1-functions-sfrLease"):
         assert program.named(resource).inputs["environment"]["variables"] == {"S3_BUCKET_NAME": bucket}

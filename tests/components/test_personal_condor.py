@@ -6,6 +6,8 @@ import itertools
 
 import pytest
 
+from components.contract import CondorRelease
+from components.personal_condor import condor_config_text
 from tests.components.test_settings import HOST_KEY
 from tests.harness import BASE_CONFIG, run_program
 
@@ -16,14 +18,14 @@ STEPS = [
     "personal-condor-pool-password",
     "personal-condor-start",
 ]
-CLIENT_STEPS = ["annex-client-key-files", "annex-client-user-config", "annex-client-check-setup"]
+CLIENT_STEPS = ["annex-client-key-files", "annex-client-user-config", "annex-client-check-setup-us-east-1"]
 AWS_TYPES = ("aws:",)
 
 
 def test_install_step_per_version_line():
     new = run_program().commands()["personal-condor-install"]["create"]
     old = run_program({"condor-annex:condorVersion": "8.7.3"}).commands()["personal-condor-install"]["create"]
-    assert "INSTALLER=make-personal-from-tarball" in new and "CONDOR_VERSION=24.0.24" in new
+    assert "INSTALLER=make-personal-from-tarball" in new and "CONDOR_VERSION=25.0.13" in new
     assert "INSTALLER=condor_install" in old and "CONDOR_VERSION=8.7.3" in old
     assert "tarball/8.7/8.7.3/release/condor-8.7.3-{platform}-stripped.tar.gz" in old
     assert 'INSTALL_DIR="$HOME"/condor-8.7.3' in old
@@ -49,11 +51,13 @@ def test_machine_steps_wait_for_nothing_on_aws():
 
 def test_client_steps_wait_for_the_aws_side_and_condor():
     program = run_program()
-    check = program.named("annex-client-check-setup")
+    check = program.named("annex-client-check-setup-us-east-1")
     waited_for = {program.by_urn(urn).name for urn in check.dependencies}
     assert {"personal-condor-start", "annex-client-key-files", "annex-client-user-config"} <= waited_for
-    stacks = {"HTCondorAnnex-ConfigurationBucket", "HTCondorAnnex-LambdaFunctions", "HTCondorAnnex-InstanceProfile"}
-    assert stacks | {"HTCondorAnnex-SecurityGroup"} <= waited_for, "-check-setup must wait for the four stacks"
+    stacks = {"ConfigurationBucket", "LambdaFunctions", "InstanceProfile", "SecurityGroup"}
+    assert {f"annex-us-east-1-check-setup-HTCondorAnnex-{stack}" for stack in stacks} <= waited_for, (
+        "-check-setup must wait for the four stacks"
+    )
 
 
 def test_same_config_gives_byte_identical_inputs():
@@ -67,11 +71,43 @@ def test_pool_password_change_reruns_only_store_and_restart():
 
 
 def test_collector_port_change_reconfigures_and_restarts():
-    after = run_program({"condor-annex:collectorPort": "9700"})
-    changed = set(after.changed_from(run_program()))
+    old_line = {"condor-annex:condorVersion": "24.0.24"}
+    after = run_program({**old_line, "condor-annex:collectorPort": "9700"})
+    changed = set(after.changed_from(run_program(old_line)))
     assert {"personal-condor-configure", "personal-condor-start"} <= changed
     assert "personal-condor-install" not in changed and "personal-condor-pool-password" not in changed
     assert "COLLECTOR_HOST = $(FULL_HOSTNAME):9700" in after.commands()["personal-condor-configure"]["create"]
+
+
+PERSONAL_25 = """
+use security: user_based
+use role: personal
+CONDOR_HOST = $(FULL_HOSTNAME)
+LOCAL_DIR = {home}/local
+"""
+
+
+def test_25_0_line_is_an_hpc_annex_access_point_on_the_opened_port(tmp_path):
+    """Read through HTCondor's own parser (the wheel), after make-personal-from-tarball's settings."""
+    from tests.components.test_annex_client import parse
+
+    text = condor_config_text(CondorRelease("25.0.13"), 9700)
+    assert "SEC_DAEMON_AUTHENTICATION_METHODS" not in text and "SEC_PASSWORD_FILE" not in text
+    names = ["HPC_ANNEX_ENABLED", "COLLECTOR_HOST", "ANNEX_COLLECTOR", "NETWORK_INTERFACE", "FULL_HOSTNAME"]
+    names += ["SEC_PASSWORD_FILE", "SHARED_PORT_PORT"]
+    values = parse(PERSONAL_25.format(home=tmp_path) + text, names, str(tmp_path))
+    host = values["FULL_HOSTNAME"]
+    assert values["HPC_ANNEX_ENABLED"] is True and values["NETWORK_INTERFACE"] == "*"
+    assert values["COLLECTOR_HOST"] == f"{host}:9700" and str(values["SHARED_PORT_PORT"]) == "9700"
+    assert values["ANNEX_COLLECTOR"] == f"{host}:9700?sock=ap_collector"
+    assert values["SEC_PASSWORD_FILE"].endswith("/passwords.d/POOL")
+
+
+def test_the_pool_password_goes_where_each_line_reads_it():
+    assert CondorRelease("25.0.13").pool_password_file == "passwords.d/POOL"
+    assert CondorRelease("24.0.24").pool_password_file == "condor_pool_password"
+    text = condor_config_text(CondorRelease("24.0.24"), 9618)
+    assert "SEC_PASSWORD_FILE = $(LOCAL_DIR)/condor_pool_password" in text and "HPC_ANNEX" not in text
 
 
 @pytest.mark.parametrize("name", STEPS + CLIENT_STEPS)

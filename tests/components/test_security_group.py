@@ -1,4 +1,4 @@
-from tests.harness import VPC_ID, run_program
+from tests.harness import default_vpc_id, run_program
 
 
 def ingress(program) -> set[tuple[int, str]]:
@@ -11,7 +11,7 @@ def ingress(program) -> set[tuple[int, str]]:
 def test_ip_host_defaults_to_its_own_slash_32():
     program = run_program()
     assert ingress(program) == {(9618, "203.0.113.7/32"), (22, "203.0.113.7/32")}
-    assert program.named("annex-sg").inputs["vpcId"] == VPC_ID
+    assert program.named("annex-us-east-1-sg").inputs["vpcId"] == default_vpc_id("us-east-1")
 
 
 def test_configured_port_and_lists():

@@ -22,7 +22,16 @@ BAD_CONFIGS = [
     ({f"{P}:sshPrivateKey": "not a key"}, f"{P}:sshPrivateKey = [secret]", "PRIVATE KEY"),
     ({f"{P}:sshHostKey": "AAAAC3Nza"}, f"{P}:sshHostKey", "host key"),
     ({f"{P}:condorVersion": "24.0"}, f"{P}:condorVersion", "24.0.24 or 8.7.3"),
-    ({f"{P}:condorVersion": "24.12.1"}, f"{P}:condorVersion", "withdrew"),
+    ({f"{P}:condorVersion": "26.0.1"}, f"{P}:condorVersion", "the next major"),
+    ({f"{P}:regions": '"us-east-1"'}, f"{P}:regions", "non-empty list of AWS region names"),
+    ({f"{P}:regions": "[]"}, f"{P}:regions", "non-empty list of AWS region names"),
+    ({f"{P}:regions": '["us-east-1", "mars-north-1"]'}, f"{P}:regions = 'mars-north-1'", "AWS region name"),
+    ({f"{P}:regions": '["us-east-1", "eu-west-2", "us-east-1"]'}, f"{P}:regions", "each region once"),
+    (
+        {f"{P}:regions": '["us-east-1", "eu-west-2"]', f"{P}:condorVersion": "8.7.3"},
+        f"{P}:regions",
+        "exactly one region",
+    ),
     ({f"{P}:condorVersion": "8.6.8"}, f"{P}:condorVersion", "8.7.1"),
     ({f"{P}:condorTarballUrl": "ftp://example.org/condor.tgz"}, f"{P}:condorTarballUrl", "http(s) URL"),
     ({f"{P}:condorTarballUrl": "https://example.org/$(id).tgz"}, f"{P}:condorTarballUrl", "no quotes"),
@@ -105,11 +114,11 @@ def test_defaults():
     settings = read_settings(
         Config(project), Config({"region": "eu-west-1"}), environ=lambda _: None, config_keys=lambda: project
     )
-    assert settings.release.version == "24.0.24"
-    assert settings.install_dir == "~/condor-24.0.24"
+    assert settings.release.version == "25.0.13" and settings.regions == ["eu-west-1"]
+    assert settings.install_dir == "~/condor-25.0.13"
     assert settings.collector_port == 9618 and settings.ssh_port == 22
     assert settings.condor_ingress_cidrs == ["203.0.113.7/32"] == settings.ssh_ingress_cidrs
-    assert "{platform}" in settings.tarball_url and "/24.0/24.0.24/" in settings.tarball_url
+    assert "{platform}" in settings.tarball_url and "/25.0/25.0.13/" in settings.tarball_url
 
 
 GOOD_VALUES = {
@@ -173,7 +182,7 @@ def test_optional_keys_at_their_pulumi_yaml_default_are_unset():
     optional = ["sshPrivateKey", "sshHostKey", "condorTarballUrl", "condorTarballSha256", "installDir"]
     program = run_program({f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType"]})
     install = program.named("personal-condor-install").inputs["create"]
-    assert 'INSTALL_DIR="$HOME"/condor-24.0.24' in install and "research.cs.wisc.edu" in install
+    assert 'INSTALL_DIR="$HOME"/condor-25.0.13' in install and "research.cs.wisc.edu" in install
     assert "privateKey" not in program.named("personal-condor-install").inputs["connection"]
 
 

@@ -92,7 +92,7 @@ def test_up_rerun_and_destroy(
     assert machine.sessions - sessions == (9 if reach == "ssh" else 0), "one SSH session per step, or none"
     assert f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz" in tarballs.requests
     assert "not verified" in results["personal-condor-install"].stderr, "an unpinned tarball must be called out"
-    check_log = results["annex-client-check-setup"].stderr
+    check_log = results["annex-client-check-setup-us-east-1"].stderr
     assert "Your setup looks OK" in check_log
     if version != "8.7.3":
         assert "Checking security configuration... OK." in check_log
@@ -136,8 +136,9 @@ def test_up_rerun_and_destroy(
     assert (condor_dir / "privateKeyFile").read_text() == SENTINEL_SECRET_KEY + "\n"
     assert (condor_dir / pem).read_text().startswith("-----BEGIN RSA PRIVATE KEY-----\n")
     public_key = subprocess.run(["ssh-keygen", "-y", "-f", condor_dir / pem], capture_output=True, text=True)
-    assert results["annex-key-pair-make"].stdout == public_key.stdout, "EC2 must import this key's public half"
-    assert public_key.stdout.startswith("ssh-rsa ") and "PRIVATE" not in results["annex-key-pair-make"].stdout
+    made = results["annex-key-pair-us-east-1-make"].stdout
+    assert made == public_key.stdout, "EC2 must import this key's public half"
+    assert public_key.stdout.startswith("ssh-rsa ") and "PRIVATE" not in made
     user_config = (condor_dir / "user_config").read_text()
     assert user_config.count("# BEGIN condor-annex") == 1
     for name, value in program.outputs["userConfigKnobs"].value.items():
@@ -232,7 +233,7 @@ def test_check_setup_failure_fails_up_with_its_own_words(
     program, _ = program_for(machine, tarballs, "24.0.24")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
-    assert failed.value.step == "annex-client-check-setup"
+    assert failed.value.step == "annex-client-check-setup-us-east-1"
     assert "Missing security group." in failed.value.result.stderr
     destroy(machine, program)
 
@@ -241,9 +242,9 @@ def test_a_new_access_key_is_waited_for(
     machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
 ):
     program, _ = program_for(machine, tarballs, "24.0.24")
-    up(machine, program, stop_before="annex-client-check-setup")
+    up(machine, program, stop_before="annex-client-check-setup-us-east-1")
     write_aws_state(standin_files, key_known_from=time.time() + 6)
-    result = run_step(machine, step_named(program, "annex-client-check-setup"))
+    result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
     assert result.status == 0, result.stderr
     assert "AWS does not know the new access key yet" in result.stderr
     assert "Your setup looks OK" in result.stderr
@@ -256,7 +257,7 @@ def test_a_broken_pool_password_fails_check_setup(machine: Machine, tarballs: Ta
     up(machine, program)
     password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
     password_file.write_bytes(b"\x00" + password_file.read_bytes()[1:])
-    result = run_step(machine, step_named(program, "annex-client-check-setup"))
+    result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
     assert result.status != 0
     assert "security configuration broken" in result.stderr and "not authorized to advertise" in result.stderr
     destroy(machine, program)
@@ -317,6 +318,6 @@ def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarbal
     program, _ = program_for(machine, tarballs, "24.0.24")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
-    assert failed.value.step == "annex-key-pair-make" and "move it away" in failed.value.result.stderr
+    assert failed.value.step == "annex-key-pair-us-east-1-make" and "move it away" in failed.value.result.stderr
     destroy(machine, program)
     assert snapshot(fresh_home) == before

@@ -1,0 +1,109 @@
+"""AnnexRegion: what `condor_annex -setup` creates in one AWS region, through that region's provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.bucket import ConfigurationBucket, ConfigurationBucketArgs
+from components.check_setup import CheckSetupStacks, CheckSetupStacksArgs
+from components.instance_profile import InstanceProfile, InstanceProfileArgs
+from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
+from components.security_group import SecurityGroup, SecurityGroupArgs
+
+
+@dataclass
+class AnnexRegionArgs:
+    region: str
+    account_id: pulumi.Input[str]
+    collector_port: int
+    ssh_ingress_cidrs: list[str]
+    condor_ingress_cidrs: list[str]
+    log_retention_days: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class AnnexRegion(pulumi.ComponentResource):
+    """The bucket, the three functions, the instance profile, the security group and the four
+    marker stacks of one region. Every AWS resource beneath it uses the provider given in `opts`."""
+
+    region: str
+    bucket_name: pulumi.Output[str]
+    odi_lease_arn: pulumi.Output[str]
+    sfr_lease_arn: pulumi.Output[str]
+    connectivity_arn: pulumi.Output[str]
+    instance_profile_arn: pulumi.Output[str]
+    instance_role_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    check_stack_ids: pulumi.Output[dict[str, str]]
+    ready: pulumi.Resource
+
+    def __init__(self, name: str, args: AnnexRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("condor-annex:aws:AnnexRegion", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        bucket = ConfigurationBucket(f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=child)
+        functions = LeaseFunctions(
+            f"{name}-functions",
+            LeaseFunctionsArgs(
+                region=args.region,
+                account_id=args.account_id,
+                bucket_name=bucket.bucket_name,
+                log_retention_days=args.log_retention_days,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        profile = InstanceProfile(
+            f"{name}-instance",
+            InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
+            opts=child,
+        )
+        group = SecurityGroup(
+            f"{name}-sg",
+            SecurityGroupArgs(
+                vpc_id=aws.ec2.get_vpc_output(default=True, opts=pulumi.InvokeOutputOptions(parent=self)).id,
+                collector_port=args.collector_port,
+                ssh_ingress_cidrs=args.ssh_ingress_cidrs,
+                condor_ingress_cidrs=args.condor_ingress_cidrs,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        stacks = CheckSetupStacks(
+            f"{name}-check-setup",
+            CheckSetupStacksArgs(
+                bucket_name=bucket.bucket_name,
+                odi_lease_arn=functions.odi_lease_arn,
+                sfr_lease_arn=functions.sfr_lease_arn,
+                connectivity_arn=functions.connectivity_arn,
+                instance_profile_arn=profile.profile_arn,
+                security_group_id=group.group_id,
+                marks=[bucket, functions, profile, group],
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+
+        self.region = args.region
+        self.bucket_name = bucket.bucket_name
+        self.odi_lease_arn = functions.odi_lease_arn
+        self.sfr_lease_arn = functions.sfr_lease_arn
+        self.connectivity_arn = functions.connectivity_arn
+        self.instance_profile_arn = profile.profile_arn
+        self.instance_role_arn = profile.role_arn
+        self.security_group_id = group.group_id
+        self.check_stack_ids = stacks.stack_ids
+        self.ready = stacks
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "odi_lease_arn": self.odi_lease_arn,
+                "sfr_lease_arn": self.sfr_lease_arn,
+                "connectivity_arn": self.connectivity_arn,
+                "instance_profile_arn": self.instance_profile_arn,
+                "security_group_id": self.security_group_id,
+            }
+        )

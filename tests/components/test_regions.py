@@ -1,0 +1,104 @@
+"""Several regions from one stack: each region's resources through its own provider, the rest once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import Program, run_program
+
+TWO = {"condor-annex:regions": '["eu-west-2", "us-east-1"]'}
+REGION_STEPS = ("annex-key-pair-{}-make", "annex-client-check-setup-{}")
+
+
+@pytest.fixture(scope="module")
+def two_regions() -> Program:
+    return run_program(TWO)
+
+
+def region_of_name(name: str) -> str | None:
+    return next((region for region in ("eu-west-2", "us-east-1") if f"-{region}" in name), None)
+
+
+def test_every_aws_resource_is_made_by_an_explicit_provider_of_its_region(two_regions: Program):
+    aws = [r for r in two_regions.registrations if r.type.startswith("aws:")]
+    assert aws and all(r.region for r in aws), "no AWS resource may fall to the default provider"
+    for resource in aws:
+        if resource.type.startswith("aws:iam/user") or resource.type.startswith("aws:iam/accessKey"):
+            continue
+        assert resource.region == region_of_name(resource.name), f"{resource.name} is made in {resource.region}"
+    assert {region for _, region in two_regions.calls} == {"eu-west-2", "us-east-1"}
+
+
+def test_names_aws_scopes_per_region_are_kept_in_each(two_regions: Program):
+    for region in ("eu-west-2", "us-east-1"):
+        stacks = {r.inputs["name"] for r in two_regions.of_type("aws:cloudformation/stack:Stack") if r.region == region}
+        assert stacks == {
+            "HTCondorAnnex-ConfigurationBucket",
+            "HTCondorAnnex-LambdaFunctions",
+            "HTCondorAnnex-InstanceProfile",
+            "HTCondorAnnex-SecurityGroup",
+        }
+        functions = two_regions.of_type("aws:lambda/function:Function")
+        functions = {r.inputs["name"] for r in functions if r.region == region}
+        assert "HTCondorAnnex-CheckConnectivity" in functions
+        (key_pair,) = [r for r in two_regions.of_type("aws:ec2/keyPair:KeyPair") if r.region == region]
+        assert key_pair.inputs["keyName"] == "HTCondorAnnex-KeyPair"
+
+
+def test_account_wide_and_machine_wide_things_once(two_regions: Program):
+    for kind in ("aws:iam/user:User", "aws:iam/accessKey:AccessKey", "aws:iam/userPolicy:UserPolicy"):
+        assert len(two_regions.of_type(kind)) == 1, kind
+    steps = two_regions.commands()
+    for once in ("personal-condor-install", "personal-condor-start", "annex-client-user-config"):
+        assert once in steps
+    for region in ("eu-west-2", "us-east-1"):
+        for step in REGION_STEPS:
+            assert step.format(region) in steps
+
+
+def test_each_region_is_checked_by_name_and_has_its_pem(two_regions: Program):
+    steps = two_regions.commands()
+    for region in ("eu-west-2", "us-east-1"):
+        check = steps[f"annex-client-check-setup-{region}"]["create"]
+        assert f"htcondor annex checksetup --aws-region {region}" in check
+        assert f"KEY_PAIR_FILE=HTCondorAnnex-KeyPair.{region}.pem" in steps[f"annex-key-pair-{region}-make"]["create"]
+    block = steps["annex-client-user-config"]["create"]
+    assert "ANNEX_DEFAULT_AWS_REGION = eu-west-2" in block
+    assert "eu_west_2.ANNEX_DEFAULT_S3_BUCKET" in block and "us_east_1.ANNEX_DEFAULT_S3_BUCKET" in block
+
+
+def test_outputs_per_region_and_the_old_names_for_the_first(two_regions: Program):
+    outputs = {name: output.value for name, output in two_regions.outputs.items()}
+    assert outputs["regions"] == ["eu-west-2", "us-east-1"] and outputs["region"] == "eu-west-2"
+    assert set(outputs["byRegion"]) == {"eu-west-2", "us-east-1"}
+    first = outputs["byRegion"]["eu-west-2"]
+    for name, value in first.items():
+        assert outputs[name] == value, name
+    assert first["keyPairFile"] == "~/.condor/HTCondorAnnex-KeyPair.eu-west-2.pem"
+    assert ":eu-west-2:" in first["odiLeaseFunctionArn"]
+    assert ":us-east-1:" in outputs["byRegion"]["us-east-1"]["odiLeaseFunctionArn"]
+    assert outputs["byRegion"]["us-east-1"]["bucketName"] != first["bucketName"]
+
+
+def changed(before: Program, after: Program) -> list[str]:
+    return sorted(set(after.changed_from(before, "aws:")) | set(after.changed_from(before, "command:")))
+
+
+def test_adding_or_removing_a_region_touches_only_that_region_and_the_client_steps(two_regions: Program):
+    """What `pulumi up` would create, update or delete when eu-west-2 is added to or removed from us-east-1."""
+    one = run_program({"condor-annex:regions": '["us-east-1"]'})
+    three = run_program({"condor-annex:regions": '["us-east-1", "eu-west-2"]'})
+    for before, after in ((one, three), (three, one)):
+        touched = changed(before, after)
+        others = [name for name in touched if region_of_name(name) != "eu-west-2"]
+        assert others == ["annex-client-user-config", "annex-user-policy"], others
+        assert "annex-key-pair-eu-west-2-make" in touched and "annex-client-check-setup-eu-west-2" in touched
+
+
+def test_8_7_x_sets_up_its_one_region_without_a_region_option():
+    program = run_program({"condor-annex:regions": '["eu-west-2"]', "condor-annex:condorVersion": "8.7.3"})
+    steps = program.commands()
+    check = steps["annex-client-check-setup-eu-west-2"]["create"]
+    assert "condor_annex -check-setup" in check and "aws-region" not in check
+    assert "KEY_PAIR_FILE=HTCondorAnnex-KeyPair.pem" in steps["annex-key-pair-eu-west-2-make"]["create"]
+    assert "ANNEX_DEFAULT_EC2_URL = https://ec2.eu-west-2.amazonaws.com" in steps["annex-client-user-config"]["create"]
