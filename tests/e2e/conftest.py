@@ -13,8 +13,9 @@ from tests.e2e.release import StandinFiles, build_release, copy_bindings
 
 PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
 # One release of each line whose tools behave differently for us: 8.7 (condor_install, unprefixed
-# knobs), 9.0-10.7 (condor_store_cred ignores -i with -f), and 24.0 (the default).
-VERSIONS = ["24.0.24", "10.0.9", "8.7.3"]
+# knobs), 9.0-10.7 (condor_store_cred ignores -i with -f), 24.0 (the last with condor_annex on PATH)
+# and 25.0 (the default: use feature:HPC_ANNEX, `htcondor annex checksetup`).
+VERSIONS = ["25.0.13", "24.0.24", "10.0.9", "8.7.3"]
 # Served again under /big with 8 MiB more: a download that takes long enough to cut half-way.
 VERSION_TO_CUT = "24.0.24"
 ALL_STACKS = [
@@ -83,9 +84,16 @@ def tarballs(standin_files: StandinFiles) -> TarballServer:
     return server
 
 
-def write_aws_state(files: StandinFiles, stacks: list[str] = ALL_STACKS, key_known_from: float = 0) -> None:
-    """What the stand-in's -check-setup finds in AWS: these stacks, and the key known from then on."""
-    files.aws_state.write_text(json.dumps({"stacks": stacks, "key_known_from": key_known_from}))
+def write_aws_state(
+    files: StandinFiles,
+    stacks: list[str] = ALL_STACKS,
+    key_known_from: float = 0,
+    regions: tuple[str, ...] = ("us-east-1",),
+) -> None:
+    """What the stand-in's -check-setup finds in AWS: these stacks in each of these regions, and the
+    key known from then on."""
+    state = {"stacks": {region: stacks for region in regions}, "key_known_from": key_known_from}
+    files.aws_state.write_text(json.dumps(state))
     files.aws_state.chmod(0o644)
 
 

@@ -85,6 +85,10 @@ def build_release(
         ),
     }
     files.update({f"bin/{tool}": (wrapper(tool, "/.."), 0o755) for tool in TOOLS})
+    if tuple(int(part) for part in version.split(".")) >= (24, 11, 0):
+        # condor_annex was withdrawn as a user command; `htcondor annex` runs it from libexec.
+        files["libexec/condor_annex"] = files.pop("bin/condor_annex")
+        files["bin/htcondor"] = (wrapper("htcondor", "/.."), 0o755)
     if master_crashes:
         files["lib/standin/crashes"] = (b"", 0o644)
     if never_matches:

@@ -65,6 +65,27 @@ def destroy(machine: Machine, program: Program) -> None:
             raise StepFailedError(step.name, result)
 
 
+def transition(machine: Machine, before: Program, after: Program) -> list[str]:
+    """What a `pulumi up` from `before` to `after` runs on the machine: the deletes of the steps that
+    are gone (last first), then the creates of the steps that are new or changed, in order."""
+    kept = {step.name for step in steps(after)}
+    changed = set(after.changed_from(before))
+    ran = []
+    for step in reversed(steps(before)):
+        if step.name not in kept:
+            result = run_step(machine, step, "delete")
+            if result.status != 0:
+                raise StepFailedError(step.name, result)
+            ran.append(f"delete {step.name}")
+    for step in steps(after):
+        if step.name in changed:
+            result = run_step(machine, step)
+            if result.status != 0:
+                raise StepFailedError(step.name, result)
+            ran.append(f"create {step.name}")
+    return ran
+
+
 def program_for(
     machine: Machine,
     tarballs: TarballServer,

@@ -92,14 +92,17 @@ def test_up_rerun_and_destroy(
     assert machine.sessions - sessions == (9 if reach == "ssh" else 0), "one SSH session per step, or none"
     assert f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz" in tarballs.requests
     assert "not verified" in results["personal-condor-install"].stderr, "an unpinned tarball must be called out"
+    release = CondorRelease(version)
     check_log = results["annex-client-check-setup-us-east-1"].stderr
     assert "Your setup looks OK" in check_log
-    if version != "8.7.3":
+    if release.hpc_annex:
+        assert "htcondor annex checksetup --aws-region us-east-1" in check_log
+        assert "the AP collector answers at" in results["personal-condor-start"].stderr
+    elif version != "8.7.3":
         assert "Checking security configuration... OK." in check_log
     assert "completed in about" in results["personal-condor-start"].stderr, "the guide's test job did not run"
 
     install_dir = fresh_home / f"condor-{version}"
-    release = CondorRelease(version)
     region_prefix = "us_east_1." if release.region_prefixed_knobs else ""
     values = read_config(
         machine,
@@ -114,13 +117,18 @@ def test_up_rerun_and_destroy(
             f"{region_prefix}ANNEX_DEFAULT_S3_BUCKET",
             f"{region_prefix}ANNEX_DEFAULT_SECRET_KEY_FILE",
             "ANNEX_DEFAULT_AWS_REGION",
+            "ANNEX_COLLECTOR",
         ],
     )
     assert values["COLLECTOR_HOST"].endswith(f":{port}")
     assert values["NETWORK_INTERFACE"] == "*"
-    assert values["SEC_PASSWORD_FILE"] == f"{install_dir}/local/condor_pool_password"
-    assert values["SEC_DAEMON_AUTHENTICATION_METHODS"] == "PASSWORD"
-    assert values["ALLOW_DAEMON"] == "condor_pool@*"
+    assert values["SEC_PASSWORD_FILE"] == f"{install_dir}/local/{release.pool_password_file}"
+    if release.hpc_annex:
+        assert values["ANNEX_COLLECTOR"].endswith(f":{port}?sock=ap_collector")
+        assert values["SEC_DAEMON_AUTHENTICATION_METHODS"] is None, "25.0 keeps its own IDTOKENS defaults"
+    else:
+        assert values["SEC_DAEMON_AUTHENTICATION_METHODS"] == "PASSWORD"
+        assert values["ALLOW_DAEMON"] == "condor_pool@*"
     assert values[f"{region_prefix}ANNEX_DEFAULT_S3_BUCKET"] == program.outputs["bucketName"].value
     assert values[f"{region_prefix}ANNEX_DEFAULT_SECRET_KEY_FILE"] == f"{fresh_home}/.condor/privateKeyFile"
     if release.writes_region_knob:
@@ -144,13 +152,13 @@ def test_up_rerun_and_destroy(
     for name, value in program.outputs["userConfigKnobs"].value.items():
         assert f"\n{name} = {value}\n" in user_config, name
     assert ("ANNEX_DEFAULT_AWS_REGION" in user_config) == release.writes_region_knob
-    assert (install_dir / "local" / release.config_file).read_text() == condor_config_text(port) + "\n"
+    assert (install_dir / "local" / release.config_file).read_text() == condor_config_text(release, port) + "\n"
     if version == "8.7.3":
         local_config = (install_dir / "local" / "condor_config.local").read_text()
         assert local_config.endswith("include : $(LOCAL_DIR)/condor_annex.config\n# END condor-annex\n")
 
     # The pool password as HTCondor reads it back, byte for byte, on every version line.
-    password_file = install_dir / "local" / "condor_pool_password"
+    password_file = install_dir / "local" / release.pool_password_file
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert stored_password(password_file) == PASSWORD.encode()
     assert_no_secret_in_argv(standin_files)
@@ -207,21 +215,25 @@ def test_htcondors_own_files_the_user_had_are_kept(machine: Machine, tarballs: T
     assert (condor_dir / "known_hosts").read_text().startswith("submit FS unknown\n")
 
 
-def test_new_pool_password_restarts_onto_fresh_daemons(machine: Machine, tarballs: TarballServer, fresh_home: Path):
+@pytest.mark.parametrize("version", ["25.0.13", "24.0.24"])
+def test_new_pool_password_restarts_onto_fresh_daemons(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
+):
     """After condor_restart the collector still lists the old daemons and the schedd is away for a
-    moment: verification must wait for daemons started after the restart, not pass on the old ones."""
-    program, port = program_for(machine, tarballs, "24.0.24")
+    moment: verification must wait for daemons started after the restart, not pass on the old ones.
+    On 25.0 the password is the pool's signing key."""
+    program, port = program_for(machine, tarballs, version)
     up(machine, program)
-    rotated, _ = program_for(machine, tarballs, "24.0.24", poolPassword="a-rotated-pool-password", port=port)
+    rotated, _ = program_for(machine, tarballs, version, poolPassword="a-rotated-pool-password", port=port)
     assert rotated.changed_from(program) == ["personal-condor-pool-password", "personal-condor-start"]
     for name in rotated.changed_from(program):
         result = run_step(machine, step_named(rotated, name))
         assert result.status == 0, result.stderr
     assert "restarting condor_master" in result.stderr and "every daemon reported after" in result.stderr
-    history = fresh_home / "condor-24.0.24" / "local" / "spool" / "history"
+    history = fresh_home / f"condor-{version}" / "local" / "spool" / "history"
     last_job = json.loads(history.read_text().splitlines()[-1])
     assert last_job["DaemonGeneration"] == 2, "the test job ran on the daemons of before the restart"
-    password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
+    password_file = fresh_home / f"condor-{version}" / "local" / CondorRelease(version).pool_password_file
     assert stored_password(password_file) == b"a-rotated-pool-password"
     destroy(machine, rotated)
 

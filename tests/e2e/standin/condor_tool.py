@@ -94,6 +94,7 @@ ARGV_LOG = "@ARGV_LOG@"
 AWS_STATE = "@AWS_STATE@"
 PARTS = tuple(int(part) for part in VERSION.split("."))
 MODERN = PARTS >= (9, 0, 0)
+HPC_ANNEX_LINE = PARTS >= (24, 11, 0)
 SCRAMBLE_KEY = bytes([0xDE, 0xAD, 0xBE, 0xEF])
 MAX_PASSWORD_LENGTH = 255
 OLD_DAEMONS_LINGER = 2.5
@@ -121,10 +122,18 @@ def knob(name: str, default: str | None = None) -> str | None:
     return param().get(name, default)
 
 
-def collector_port() -> int:
-    host = knob("COLLECTOR_HOST", "") or ""
-    port = host.rpartition(":")[2] if ":" in host else "9618"
+def port_of(address: str) -> int:
+    """The port of `host:port` or `host:port?sock=name`; 9618 when none is given."""
+    port = address.split("?")[0].rpartition(":")[2] if ":" in address else "9618"
     return int(port) if port.isdigit() else 9618
+
+
+def collector_port() -> int:
+    return port_of(knob("COLLECTOR_HOST", "") or "")
+
+
+def hpc_annex() -> bool:
+    return str(knob("HPC_ANNEX_ENABLED", False)).lower() == "true"
 
 
 def master_pid_file() -> Path:
@@ -168,6 +177,7 @@ def make_personal_from_tarball(args: list[str]) -> None:
     (release / "etc" / "condor_config").write_text(
         f"RELEASE_DIR = {release}\nLOCAL_DIR = $(RELEASE_DIR)/local\n"
         "LOCAL_CONFIG_DIR = $(LOCAL_DIR)/config.d\n#LOCAL_CONFIG_FILE = $(LOCAL_DIR)/condor_config.local\n"
+        "LIBEXEC = $(RELEASE_DIR)/libexec\n"
     )
     (local / "config.d" / "00-personal-condor").write_text(
         "use ROLE : Personal\nCONDOR_HOST = 127.0.0.1\nNETWORK_INTERFACE = 127.0.0.1\n"
@@ -201,8 +211,9 @@ def condor_install(args: list[str]) -> None:
 
 
 def write_condor_sh(root: Path) -> None:
+    python_path = f'export PYTHONPATH="{root}/lib/python3${{PYTHONPATH:+:$PYTHONPATH}}"\n' if HPC_ANNEX_LINE else ""
     (root / "condor.sh").write_text(
-        f'export CONDOR_CONFIG="{root}/etc/condor_config"\nexport PATH="{root}/bin:{root}/sbin:$PATH"\n'
+        f'export CONDOR_CONFIG="{root}/etc/condor_config"\nexport PATH="{root}/bin:{root}/sbin:$PATH"\n' + python_path
     )
 
 
@@ -210,8 +221,13 @@ def write_condor_sh(root: Path) -> None:
 
 
 def pool_password() -> bytes | None:
-    """The pool password the daemons can read, or None where PASSWORD cannot work."""
+    """The pool password the daemons can read, or None where PASSWORD cannot work. From 24.11 the
+    collector makes the pool's signing key (0600) when there is none."""
     password_file = knob("SEC_PASSWORD_FILE")
+    if HPC_ANNEX_LINE and password_file and not Path(password_file).exists():
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(descriptor, scramble(os.urandom(32).hex().encode()))
+        os.close(descriptor)
     try:
         data = Path(password_file).read_bytes() if password_file else b""
     except OSError:
@@ -246,6 +262,7 @@ class Pool:
             types += ["Negotiator", "Accounting", "Scheduler", "StartD", "Machine"]
         # The collector's own ad has no DaemonStartTime.
         self.ads = [(kind, None if kind == "Collector" else started) for kind in types]
+        self.ap_collector = hpc_annex()
         self.schedd_up = "Scheduler" in types
 
     def history_file(self) -> Path:
@@ -268,6 +285,8 @@ class Pool:
         word, _, rest = request.partition(" ")
         if word == "status":
             return "".join(f"{kind} {started or 'undefined'}\n" for kind, started in self.ads)
+        if word == "apstatus":
+            return "Collector undefined\n" if self.ap_collector else "NO AP COLLECTOR\n"
         if word == "secquery":
             return "OK\n" if self.password is not None and self.password == pool_password() else "DENIED\n"
         if not self.schedd_up:
@@ -393,8 +412,8 @@ def condor_off(args: list[str]) -> None:
     print('Sent "Kill-All-Daemons" command to local master')
 
 
-def ask(request: str) -> str:
-    port = collector_port()
+def ask(request: str, port: int | None = None) -> str:
+    port = port or collector_port()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
             connection.sendall(request.encode() + b"\n")
@@ -426,7 +445,16 @@ def autoformat(args: list[str]) -> list[str]:
 
 def condor_status(args: list[str]) -> None:
     names = autoformat(args) or ["MyType"]
-    for line in ask("status").splitlines():
+    if "-pool" in args:
+        pool = args[args.index("-pool") + 1]
+        if "?sock=ap_collector" not in pool:
+            fail("condor_status: this stand-in only queries its own collector or the AP collector")
+        answer = ask("apstatus", port_of(pool))
+        if answer.startswith("NO AP COLLECTOR"):
+            fail(f"Error: communication error\nSECMAN:2003:TCP connection to collector {pool} failed.")
+    else:
+        answer = ask("status")
+    for line in answer.splitlines():
         kind, started = line.split()
         ad = {"MyType": kind, "DaemonStartTime": started}
         print(" ".join(ad.get(name, "undefined") for name in names))
@@ -580,7 +608,7 @@ def security_probe() -> None:
     )
 
 
-def check_stacks(access_key_file: str) -> None:
+def check_stacks(access_key_file: str, region: str) -> None:
     state = json.loads(Path(AWS_STATE).read_text())
     access_key = Path(access_key_file).read_text().strip()
     for name, description in STACKS:
@@ -593,7 +621,7 @@ def check_stacks(access_key_file: str) -> None:
                 file=sys.stderr,
             )
             return
-        if name not in state.get("stacks", []):
+        if name not in state.get("stacks", {}).get(region, []):
             print(" missing.")
             print(
                 f"Missing {description}.  Please log into your AWS account and delete each CloudFormation stack "
@@ -642,9 +670,21 @@ def condor_annex(args: list[str]) -> None:
         Path(password_file).open("rb").close()
     except OSError as error:
         fail(f"Unable to open SEC_PASSWORD_FILE '{password_file}': {error.strerror} ({error.errno}).")
-    if PARTS >= (8, 7, 4):
+    if (8, 7, 4) <= PARTS < (24, 11, 0):
         security_probe()
-    check_stacks(annex_knob("ANNEX_DEFAULT_ACCESS_KEY_FILE") or "")
+    check_stacks(annex_knob("ANNEX_DEFAULT_ACCESS_KEY_FILE") or "", region)
+
+
+def htcondor(args: list[str]) -> None:
+    """`htcondor annex setup|checksetup [--aws-region R]`: runs $(LIBEXEC)/condor_annex, waits, and
+    exits 0 whatever it said."""
+    if args[:1] != ["annex"] or args[1:2] not in (["setup"], ["checksetup"]):
+        fail("htcondor: this stand-in only supports `annex checksetup`")
+    command = [str(Path(knob("LIBEXEC") or RELEASE / "libexec") / "condor_annex")]
+    if "--aws-region" in args:
+        command += ["-aws-region", args[args.index("--aws-region") + 1]]
+    command.append("-setup" if args[1] == "setup" else "-check-setup")
+    subprocess.run(command, check=False)
 
 
 TOOLS = {
@@ -662,6 +702,7 @@ TOOLS = {
     "condor_config_val": condor_config_val,
     "condor_store_cred": condor_store_cred,
     "condor_annex": condor_annex,
+    "htcondor": htcondor,
 }
 
 if __name__ == "__main__":
