@@ -138,7 +138,11 @@ GOOD_VALUES = {
     "aws:region": "us-east-1",
 }
 # Inside the list, where a value would reach the security group.
-LIST_KEYS = {f"{P}:condorIngressCidrs": "203.0.113.7/32", f"{P}:sshIngressCidrs": "203.0.113.7/32"}
+LIST_KEYS = {
+    f"{P}:condorIngressCidrs": "203.0.113.7/32",
+    f"{P}:sshIngressCidrs": "203.0.113.7/32",
+    f"{P}:regions": "us-east-2",
+}
 
 
 def refused_keys(overrides: dict[str, str]) -> str:
