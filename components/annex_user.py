@@ -38,14 +38,12 @@ class AnnexUserArgs:
 def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
     """What condor_annex calls (annex-contract.md, last section) in each region, and nothing more."""
 
-    def arns(pattern: str, value: Callable[[AnnexUserRegion], pulumi.Input[str]] | None = None) -> list:
-        return [
-            pulumi.Output.format(pattern, value(each) if value else "", region=each.region, account=args.account_id)
-            for each in args.regions
-        ]
-
     def each(value: Callable[[AnnexUserRegion], pulumi.Input[str]]) -> list[pulumi.Input[str]]:
         return [value(region) for region in args.regions]
+
+    def arns(pattern: str) -> list[pulumi.Input[str]]:
+        """The pattern, with {region} and {account} filled in, for every region."""
+        return each(lambda region: pulumi.Output.format(pattern, region=region.region, account=args.account_id))
 
     return [
         {
@@ -85,7 +83,14 @@ def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
                 *arns("arn:aws:ec2:{region}:{account}:network-interface/*"),
                 *arns("arn:aws:ec2:{region}:{account}:subnet/*"),
                 *arns("arn:aws:ec2:{region}:{account}:key-pair/" + KEY_PAIR_NAME),
-                *arns("arn:aws:ec2:{region}:{account}:security-group/{0}", lambda region: region.security_group_id),
+                *each(
+                    lambda region: pulumi.Output.format(
+                        "arn:aws:ec2:{0}:{1}:security-group/{2}",
+                        region.region,
+                        args.account_id,
+                        region.security_group_id,
+                    )
+                ),
             ],
         },
         {

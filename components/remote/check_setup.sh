@@ -15,8 +15,8 @@ check_setup() {
 create() {
   use_condor
   local output waited=0
-  # It can exit 0 when a check fails: judge it by its words, not its status.
   log "running $CHECK_SETUP_COMMAND (knobs $KNOBS_DIGEST)"
+  # It can exit 0 when a check fails (and `htcondor annex` always does): judge it by its words.
   until output=$(check_setup) && grep -q "Your setup looks OK" <<<"$output"; do
     if ! grep -Eq "$UNKNOWN_KEY" <<<"$output"; then
       die "$CHECK_SETUP_COMMAND did not pass: $output"

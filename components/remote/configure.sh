@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Step 2: our settings (public interface, pool password, collector port) in a file of our own.
+# Step 2: our settings (public interface, collector port, how annexes authenticate) in a file of our own.
 # Values (rendered header): INSTALL_DIR CONFIG_FILE CONDOR_CONFIG_TEXT INCLUDE_FROM_LOCAL_CONFIG
 set -euo pipefail
 
