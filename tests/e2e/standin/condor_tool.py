@@ -21,7 +21,8 @@ at that tag, for what no build here can show):
   `lib/standin/never-matches` has a negotiator that matches no job.
 - `condor_status -any` lists DaemonMaster, Collector, Negotiator, Scheduler, StartD, Accounting and
   one Machine ad (the partitionable slot1), each with its DaemonStartTime but the Collector's,
-  which has none (run: 24.0.23); `-af` prints the named attributes, `undefined` for a missing one.
+  which has none (run: 24.0.23; from 24.11 the Collector's has one, run: 25.0.13); `-af` prints
+  the named attributes, `undefined` for a missing one.
   Not here: a real 10.0.9 lists two static slots and no StartD ad; this lists 24.0's layout for
   every version (our steps require neither).
   Daemons that must authenticate with PASSWORD do not appear while the pool password file cannot
@@ -32,6 +33,14 @@ at that tag, for what no build here can show):
   history (reported from a real 24.0.23 in issue 11,
   where the window is shorter and varies; in this session's real run the wait for fresh daemons
   after a restart ended within 10 s).
+- 24.11+ (`use feature:HPC_ANNEX`, run: 25.0.13): the AP collector answers
+  `condor_status -pool <ANNEX_COLLECTOR> -any` with its own Collector ad (no DaemonStartTime) and
+  the schedd's Scheduler ad (and a Submitter ad once a job was submitted, not here); ANNEX_COLLECTOR
+  is `<host>:<SHARED_PORT_PORT>?sock=ap_collector` and SHARED_PORT_PORT defaults to COLLECTOR_PORT
+  (the wheel's parser gives both). When the daemons start, the collector makes the pool's signing
+  key (SEC_PASSWORD_FILE, `passwords.d/POOL`) if there is none, and the AP collector makes `AP`
+  beside it, both 0600. With the pool key our step stored, the guide's job ran in ~13 s and a
+  rotation (store + restart) ran the next job on fresh daemons in ~14 s.
 - jobs: `condor_submit` prints "N job(s) submitted to cluster C."; a job stays idle until the
   negotiator matches it (at once on `condor_reschedule`, else every NEGOTIATOR_INTERVAL seconds),
   runs its executable, and then leaves the queue for `condor_history` with JobStatus 4 and its
@@ -43,17 +52,23 @@ at that tag, for what no build here can show):
   (at most 255 bytes). If stdin ends first: up to 10.7 it pads with 0xFF up to 255 bytes (run:
   10.0.9; read: V8_7_3 `read_from_keyboard`), from 10.8 it stops (run: 24.0.23). `-i -` is
   ignored with `-f` up to 10.7 (run: 10.0.9: `printf pw | ... -i -` stored 255 bytes) and from
-  10.8 reads all of stdin, newline and all (run: 24.0.23). F is written 0600: the password XORed with
-  DE AD BE EF, no trailing NUL (run: 24.0.23; read: V8_7_3).
+  10.8 reads all of stdin, newline and all (run: 24.0.23, 25.0.13). F is written 0600: the password
+  XORed with DE AD BE EF, no trailing NUL (run: 24.0.23, 25.0.13; read: V8_7_3).
 - client tools that talk to a daemon (condor_q, condor_status, condor_submit, condor_rm,
   condor_reschedule, condor_off, condor_restart) run as a non-root user add `host FS unknown` to
   ~/.condor/known_hosts (0644), making ~/.condor (0755) when it is missing (run: 24.0.23, condor_q).
 - `condor_annex` makes ~/.condor (0755) when missing and writes AnnexLog, AnnexAuditLog,
-  AnnexCommand.state and known_hosts there on every run (run: 24.0.23). `-check-setup`: prints
+  AnnexCommand.state and known_hosts there on every run (run: 24.0.23; 25.0.13 writes no
+  known_hosts, having no daemon to ask). From 24.11 it is `libexec/condor_annex`, not on PATH, and
+  `htcondor annex setup|checksetup [--aws-region R]` runs it with `[-aws-region R] -setup|-check-setup`
+  and exits 0 whatever it said; another subcommand is a usage error, exit 2 (run: 25.0.13; read:
+  v25.0.13 `htcondor_cli/annex.py`). Without `-aws-region` the region is ANNEX_DEFAULT_AWS_REGION
+  when set (read: V8_7_8, v24.0.23, v25.0.13 `annex.cpp`). `-check-setup`: prints
   `Will check setup in region 'R'.` (from 8.9.10), checks the knobs ("Your setup is incomplete: ...
   is unset."), the secret key file's owner and mode ("Secret key file must be accessible only by
   owner. ...", run: 24.0.23) and an openable SEC_PASSWORD_FILE, and exits 1 on any of those
-  (read: v24.0.23); then (from 8.7.4) prints `Checking security configuration... ` on stderr and
+  (read: v24.0.23; the same words, run: 25.0.13); then (from 8.7.4 up to 24.11; 25.0.13 has no
+  probe, run) prints `Checking security configuration... ` on stderr and
   asks the collector whether it may advertise: `OK.`, or the "We were not authorized to advertise
   to the collector." warning when the pool's PASSWORD setup is broken (the file unreadable, or not
   the password the daemons started with), and goes on (run: 24.0.23, both). Then one "Checking
@@ -239,6 +254,15 @@ def needs_password() -> bool:
     return "PASSWORD" in (knob("SEC_DAEMON_AUTHENTICATION_METHODS") or "").upper()
 
 
+def make_ap_signing_key() -> None:
+    """The AP collector makes the `AP` token signing key beside the pool's when there is none."""
+    directory = Path(knob("SEC_PASSWORD_DIRECTORY") or Path(knob("SEC_PASSWORD_FILE") or "/nonexistent").parent)
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(directory / "AP", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(descriptor, scramble(os.urandom(32).hex().encode()))
+        os.close(descriptor)
+
+
 class Pool:
     """What the collector, schedd and negotiator of one master know."""
 
@@ -260,9 +284,11 @@ class Pool:
         types = ["DaemonMaster", "Collector"]
         if self.password is not None or not needs_password():
             types += ["Negotiator", "Accounting", "Scheduler", "StartD", "Machine"]
-        # The collector's own ad has no DaemonStartTime.
-        self.ads = [(kind, None if kind == "Collector" else started) for kind in types]
+        # The collector's own ad has no DaemonStartTime before 24.11.
+        self.ads = [(kind, None if kind == "Collector" and not HPC_ANNEX_LINE else started) for kind in types]
         self.ap_collector = hpc_annex()
+        if self.ap_collector:
+            make_ap_signing_key()
         self.schedd_up = "Scheduler" in types
 
     def history_file(self) -> Path:
@@ -286,7 +312,11 @@ class Pool:
         if word == "status":
             return "".join(f"{kind} {started or 'undefined'}\n" for kind, started in self.ads)
         if word == "apstatus":
-            return "Collector undefined\n" if self.ap_collector else "NO AP COLLECTOR\n"
+            if not self.ap_collector:
+                return "NO AP COLLECTOR\n"
+            # The AP collector's own ad has no DaemonStartTime; the schedd reports to it too.
+            schedd = "".join(f"{kind} {started}\n" for kind, started in self.ads if kind == "Scheduler")
+            return "Collector undefined\n" + schedd
         if word == "secquery":
             return "OK\n" if self.password is not None and self.password == pool_password() else "DENIED\n"
         if not self.schedd_up:
@@ -636,17 +666,19 @@ def check_stacks(access_key_file: str, region: str) -> None:
 def condor_annex(args: list[str]) -> None:
     condor_dir = Path.home() / ".condor"
     condor_dir.mkdir(mode=0o755, exist_ok=True)
-    for log_name in ("AnnexLog", "AnnexAuditLog", "AnnexCommand.state", "known_hosts"):
+    logs = ["AnnexLog", "AnnexAuditLog", "AnnexCommand.state"] + ([] if HPC_ANNEX_LINE else ["known_hosts"])
+    for log_name in logs:
         with open(condor_dir / log_name, "a") as annex_log:
             annex_log.write(f"{time.ctime()} condor_annex {' '.join(args)}\n")
     if "-check-setup" not in args:
         fail("condor_annex: this stand-in only supports -check-setup")
     region_prefix = ""
     region = "us-east-1"
-    if "-aws-region" in args:
-        if PARTS < (8, 7, 8):
-            fail("condor_annex: unknown option -aws-region")
-        region = args[args.index("-aws-region") + 1]
+    if "-aws-region" in args and PARTS < (8, 7, 8):
+        fail("condor_annex: unknown option -aws-region")
+    chosen = args[args.index("-aws-region") + 1] if "-aws-region" in args else knob("ANNEX_DEFAULT_AWS_REGION")
+    if chosen and PARTS >= (8, 7, 8):
+        region = chosen
         region_prefix = re.sub(r"[^A-Za-z0-9_./]", "_", region) + "."
     if PARTS >= (8, 9, 10):
         print(f"Will check setup in region '{region}'.")
@@ -679,7 +711,7 @@ def htcondor(args: list[str]) -> None:
     """`htcondor annex setup|checksetup [--aws-region R]`: runs $(LIBEXEC)/condor_annex, waits, and
     exits 0 whatever it said."""
     if args[:1] != ["annex"] or args[1:2] not in (["setup"], ["checksetup"]):
-        fail("htcondor: this stand-in only supports `annex checksetup`")
+        fail("usage: htcondor annex [-h]\n(this stand-in knows only `annex setup` and `annex checksetup`)", 2)
     command = [str(Path(knob("LIBEXEC") or RELEASE / "libexec") / "condor_annex")]
     if "--aws-region" in args:
         command += ["-aws-region", args[args.index("--aws-region") + 1]]
