@@ -35,6 +35,7 @@ regions = {
             ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
             condor_ingress_cidrs=settings.condor_ingress_cidrs,
             log_retention_days=settings.log_retention_days,
+            keeps_names_from_before_regions=region == first_region,
             tags=tags,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
@@ -85,7 +86,11 @@ key_pairs = {
             condor_dir=condor_dir.ready,
             tags=tags,
         ),
-        opts=pulumi.ResourceOptions(providers=[providers[region]]),
+        # Its name before `regions` existed, for a stack made then (see AnnexRegionArgs).
+        opts=pulumi.ResourceOptions(
+            providers=[providers[region]],
+            aliases=[pulumi.Alias(name="annex-key-pair")] if region == first_region else None,
+        ),
     )
     for region in settings.regions
 }

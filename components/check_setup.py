@@ -39,6 +39,9 @@ class CheckSetupStacksArgs:
     security_group_id: pulumi.Input[str]
     # What the markers vouch for: -check-setup passing must mean these exist, not that they are named.
     marks: list[pulumi.Resource] = field(default_factory=list)
+    # The component's name in a stack made before `regions` existed, where each stack resource was
+    # named by its stack name alone.
+    name_before_regions: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,6 +63,11 @@ class CheckSetupStacks(pulumi.ComponentResource):
             INSTANCE_PROFILE_STACK: {"InstanceProfileARN": args.instance_profile_arn},
             SECURITY_GROUP_STACK: {"SecurityGroupID": args.security_group_id},
         }
+        parent_before = (
+            pulumi.resource.create_urn(args.name_before_regions, "condor-annex:aws:CheckSetupStacks")
+            if args.name_before_regions
+            else None
+        )
         self.stack_ids = {}
         for stack_name, outputs in outputs_by_stack.items():
             stack = aws.cloudformation.Stack(
@@ -68,7 +76,11 @@ class CheckSetupStacks(pulumi.ComponentResource):
                 template_body=marker_template(sorted(outputs)),
                 parameters=outputs,
                 tags=args.tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=args.marks),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=args.marks,
+                    aliases=[pulumi.Alias(name=stack_name, parent=parent_before)] if parent_before else None,
+                ),
             )
             self.stack_ids[stack_name] = stack.id
         self.register_outputs({"stack_ids": self.stack_ids})

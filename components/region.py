@@ -22,6 +22,10 @@ class AnnexRegionArgs:
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
     log_retention_days: int
+    # A stack made before `regions` existed holds this region's resources under the names of then:
+    # aliases to those names let `pulumi up` update them in place instead of replacing them (the
+    # replacements would collide with the HTCondorAnnex-* names still in use).
+    keeps_names_from_before_regions: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -42,9 +46,16 @@ class AnnexRegion(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AnnexRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:aws:AnnexRegion", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
-        bucket = ConfigurationBucket(f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=child)
+        def child(name_before_regions: str) -> pulumi.ResourceOptions:
+            if not args.keeps_names_from_before_regions:
+                return pulumi.ResourceOptions(parent=self)
+            before = pulumi.Alias(name=name_before_regions, parent=pulumi.ROOT_STACK_RESOURCE)
+            return pulumi.ResourceOptions(parent=self, aliases=[before])
+
+        bucket = ConfigurationBucket(
+            f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=child("annex-config")
+        )
         functions = LeaseFunctions(
             f"{name}-functions",
             LeaseFunctionsArgs(
@@ -54,12 +65,12 @@ class AnnexRegion(pulumi.ComponentResource):
                 log_retention_days=args.log_retention_days,
                 tags=args.tags,
             ),
-            opts=child,
+            opts=child("annex-functions"),
         )
         profile = InstanceProfile(
             f"{name}-instance",
             InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
-            opts=child,
+            opts=child("annex-instance"),
         )
         group = SecurityGroup(
             f"{name}-sg",
@@ -70,7 +81,7 @@ class AnnexRegion(pulumi.ComponentResource):
                 condor_ingress_cidrs=args.condor_ingress_cidrs,
                 tags=args.tags,
             ),
-            opts=child,
+            opts=child("annex-sg"),
         )
         stacks = CheckSetupStacks(
             f"{name}-check-setup",
@@ -82,9 +93,10 @@ class AnnexRegion(pulumi.ComponentResource):
                 instance_profile_arn=profile.profile_arn,
                 security_group_id=group.group_id,
                 marks=[bucket, functions, profile, group],
+                name_before_regions="check-setup" if args.keeps_names_from_before_regions else None,
                 tags=args.tags,
             ),
-            opts=child,
+            opts=child("check-setup"),
         )
 
         self.region = args.region

@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,8 @@ class Registration:
     urn: str = ""
     # For AWS resources: the region of the provider that manages it ("" for the default provider).
     region: str = ""
+    # Its aliases as URNs, when the SDK was made to resolve them (`run_program(resolve_aliases=True)`).
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -240,9 +243,17 @@ class _Mocks(pulumi_mocks.Mocks):
 
 
 class _Monitor(pulumi_mocks.MockMonitor):
-    def __init__(self, program: Program, region: str) -> None:
+    def __init__(self, program: Program, region: str, resolve_aliases: bool) -> None:
         super().__init__(_Mocks(region))
         self.program = program
+        self.resolve_aliases = resolve_aliases
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - the monitor protocol's name
+        """Without alias specs the SDK itself turns every alias, inherited ones too, into URNs."""
+        info = super().GetDeploymentInfo(request)
+        if self.resolve_aliases:
+            info.supportedFeatures.remove(resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS)
+        return info
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the monitor protocol's name
         if request.type == "pulumi:pulumi:Stack":
@@ -271,6 +282,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 urn=urn,
                 region=self.mocks.region_of(request.provider) if request.type.startswith("aws:") else "",
+                aliases=list(request.aliasURNs),
             )
         )
         return type(response)(urn=urn, id=response.id, object=obj)
@@ -294,6 +306,7 @@ def run_program(
     into: Program | None = None,
     source: Path = PROGRAM,
     secret_keys: list[str] = SECRET_KEYS,
+    resolve_aliases: bool = False,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
@@ -302,7 +315,7 @@ def run_program(
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
-    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"))
+    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]
