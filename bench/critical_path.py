@@ -52,7 +52,8 @@ def count(links: list[Registration], of_kind: str) -> int:
 
 def main() -> None:
     program = run_program()
-    resources = [r for r in program.registrations if not r.type.startswith(f"{PROJECT}:")]
+    # Components group resources and providers configure them: neither calls AWS or the machine.
+    resources = [r for r in program.registrations if not r.type.startswith((f"{PROJECT}:", "pulumi:providers:"))]
     critical = max((program.longest_chain(r) for r in resources), key=len)
     totals = {k: sum(1 for r in resources if kind(r) == k) for k in ("aws", "ssh")}
     original = {k: sum(1 for of_kind, _ in ORIGINAL if of_kind == k) for k in ("aws", "ssh")}
