@@ -64,6 +64,8 @@ KNOWN_KEYS = (
     "annexInstanceType",
     "logRetentionDays",
 )
+# The stack's aws:* settings that reach each region's provider.
+AWS_KEYS_READ = ("region", "profile")
 PRIVATE_KEY = re.compile(r"^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\n.+\n-----END ([A-Z]+ )?PRIVATE KEY-----\n?$", re.S)
 AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -289,6 +291,13 @@ def _unknown_keys(reader: _Reader, keys: Iterable[str]) -> None:
             nearest = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.5)
             hint = f"did you mean {PROJECT}:{nearest[0]}?" if nearest else f"known keys: {', '.join(KNOWN_KEYS)}"
             reader.problems.append(f"{full_key} is not a key this program reads: {hint}")
+        elif namespace == "aws" and key not in AWS_KEYS_READ:
+            # Each region's provider is explicit, and explicit providers ignore the stack's aws:* config.
+            reader.problems.append(
+                f"{full_key} is set, but this program makes every region's AWS provider itself and passes "
+                f"on only {' and '.join(f'aws:{k}' for k in AWS_KEYS_READ)}: use the AWS_* environment "
+                "variables or a profile for anything else"
+            )
 
 
 def _all_config_keys() -> Iterable[str]:

@@ -23,6 +23,8 @@ BAD_CONFIGS = [
     ({f"{P}:sshHostKey": "AAAAC3Nza"}, f"{P}:sshHostKey", "host key"),
     ({f"{P}:condorVersion": "24.0"}, f"{P}:condorVersion", "24.0.24 or 8.7.3"),
     ({f"{P}:condorVersion": "26.0.1"}, f"{P}:condorVersion", "the next major"),
+    ({"aws:assumeRoles": '[{"roleArn": "arn:aws:iam::123456789012:role/deployer"}]'}, "aws:assumeRoles", "AWS_*"),
+    ({"aws:regoin": "eu-west-2"}, "aws:regoin", "only aws:region and aws:profile"),
     ({f"{P}:regions": '"us-east-1"'}, f"{P}:regions", "non-empty list of AWS region names"),
     ({f"{P}:regions": "[]"}, f"{P}:regions", "non-empty list of AWS region names"),
     ({f"{P}:regions": '["us-east-1", "mars-north-1"]'}, f"{P}:regions = 'mars-north-1'", "AWS region name"),
