@@ -77,7 +77,7 @@ at that tag, for what no build here can show):
   real one block-buffers stdout, so through a pipe its stderr lines come first; ours interleave.
 
 Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
-(AWS_STATE: which stacks exist, and from when the access key is known); the words for an unknown
+(AWS_STATE: which stacks exist in which region, and from when the access key is known); the words for an unknown
 key quote AWS's error code and message as `CheckForStack.cpp` formats a failed call, but no real
 AWS answer was seen here. Its daemons listen on 127.0.0.1 only, whatever NETWORK_INTERFACE says,
 because tests here must not send traffic beyond loopback, and they speak a line protocol of
