@@ -16,13 +16,14 @@ CONDOR_DIR = "~/.condor"
 NEW_KEY_WAIT_SECONDS = 90
 # HTCondor expands $ENV(HOME) itself, so the knobs hold absolute paths without us knowing $HOME.
 CONDOR_DIR_IN_CONFIG = "$ENV(HOME)/.condor"
-# 8.7.1-8.7.7 reach AWS at these URLs (annex-create.cpp, annex-setup.cpp at V8_7_3).
+# 8.7.1-8.7.7 reach AWS at these URLs, whose defaults are us-east-1's (param_info.in at V8_7_3,
+# written in the same form).
 ENDPOINT_KNOBS = {
-    "ANNEX_DEFAULT_EC2_URL": "ec2",
-    "ANNEX_DEFAULT_CWE_URL": "events",
-    "ANNEX_DEFAULT_LAMBDA_URL": "lambda",
-    "ANNEX_DEFAULT_S3_URL": "s3",
-    "ANNEX_DEFAULT_CF_URL": "cloudformation",
+    "ANNEX_DEFAULT_EC2_URL": "https://ec2.{region}.amazonaws.com",
+    "ANNEX_DEFAULT_CWE_URL": "https://events.{region}.amazonaws.com",
+    "ANNEX_DEFAULT_LAMBDA_URL": "https://lambda.{region}.amazonaws.com",
+    "ANNEX_DEFAULT_S3_URL": "https://s3.{region}.amazonaws.com",
+    "ANNEX_DEFAULT_CF_URL": "https://cloudformation.{region}.amazonaws.com/",
 }
 
 
@@ -68,8 +69,8 @@ def _region_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
     if knobs.instance_type:
         values["ANNEX_DEFAULT_ODI_INSTANCE_TYPE"] = knobs.instance_type
     if not release.region_prefixed_knobs:
-        # Before 8.7.8 the endpoints are the only way to a region; their defaults are us-east-1's.
-        values |= {knob: f"https://{host}.{knobs.region}.amazonaws.com" for knob, host in ENDPOINT_KNOBS.items()}
+        # Before 8.7.8 the endpoints are the only way to a region.
+        values |= {knob: url.format(region=knobs.region) for knob, url in ENDPOINT_KNOBS.items()}
     return values
 
 

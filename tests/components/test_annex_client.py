@@ -61,7 +61,7 @@ def test_87_3_reaches_its_region_through_the_endpoint_knobs(tmp_path):
     knobs = user_config_knobs(release, [in_region("eu-west-2")])
     values = parse(user_config_block(release, [in_region("eu-west-2")]), list(knobs), str(tmp_path))
     assert values["ANNEX_DEFAULT_EC2_URL"] == "https://ec2.eu-west-2.amazonaws.com"
-    assert values["ANNEX_DEFAULT_CF_URL"] == "https://cloudformation.eu-west-2.amazonaws.com"
+    assert values["ANNEX_DEFAULT_CF_URL"] == "https://cloudformation.eu-west-2.amazonaws.com/"
     assert values["ANNEX_DEFAULT_S3_BUCKET"] == "annex-config-eu-west-2"
     assert not any("URL" in name for name in user_config_knobs(CondorRelease("8.7.8"), [KNOBS]))
 
