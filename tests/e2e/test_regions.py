@@ -50,3 +50,14 @@ def test_a_region_added_then_removed_leaves_the_first_working(
     destroy(machine, one)
     assert snapshot(fresh_home) == before
     assert not lock_dirs()
+
+
+def test_8_7_3_sets_up_a_region_other_than_us_east_1_through_its_endpoints(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
+):
+    """8.7.3 has no region option: its -check-setup finds the stacks only where its URLs point."""
+    write_aws_state(standin_files, regions=("eu-west-2",))
+    program, _ = program_for(machine, tarballs, "8.7.3", regions=json.dumps(["eu-west-2"]))
+    results = up(machine, program)
+    assert "Your setup looks OK" in results["annex-client-check-setup-eu-west-2"].stderr
+    destroy(machine, program)

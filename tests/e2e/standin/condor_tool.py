@@ -63,7 +63,8 @@ at that tag, for what no build here can show):
   `htcondor annex setup|checksetup [--aws-region R]` runs it with `[-aws-region R] -setup|-check-setup`
   and exits 0 whatever it said; another subcommand is a usage error, exit 2 (run: 25.0.13; read:
   v25.0.13 `htcondor_cli/annex.py`). Without `-aws-region` the region is ANNEX_DEFAULT_AWS_REGION
-  when set (read: V8_7_8, v24.0.23, v25.0.13 `annex.cpp`). `-check-setup`: prints
+  when set (read: V8_7_8, v24.0.23, v25.0.13 `annex.cpp`); before 8.7.8 the stacks are asked
+  for at ANNEX_DEFAULT_CF_URL (read: V8_7_3 `annex-setup.cpp`, `param_info.in`). `-check-setup`: prints
   `Will check setup in region 'R'.` (from 8.9.10), checks the knobs ("Your setup is incomplete: ...
   is unset."), the secret key file's owner and mode ("Secret key file must be accessible only by
   owner. ...", run: 24.0.23) and an openable SEC_PASSWORD_FILE, and exits 1 on any of those
@@ -680,6 +681,11 @@ def condor_annex(args: list[str]) -> None:
     if chosen and PARTS >= (8, 7, 8):
         region = chosen
         region_prefix = re.sub(r"[^A-Za-z0-9_./]", "_", region) + "."
+    elif PARTS < (8, 7, 8):
+        # CloudFormation is asked at ANNEX_DEFAULT_CF_URL, whose default is us-east-1's.
+        cloudformation = knob("ANNEX_DEFAULT_CF_URL") or ""
+        endpoint = re.fullmatch(r"https://cloudformation\.([a-z0-9-]+)\.amazonaws\.com/?", cloudformation)
+        region = endpoint.group(1) if endpoint else region
     if PARTS >= (8, 9, 10):
         print(f"Will check setup in region '{region}'.")
 
