@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, user_config_knobs
-from components.annex_user import AnnexUser, AnnexUserArgs, AnnexUserRegion
+from components.annex_user import AnnexUser, AnnexUserArgs
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.key_pair import KeyPair, KeyPairArgs
 from components.machine import LocalMachine, SshMachine
@@ -45,22 +45,7 @@ regions = {
 # Account-wide: the annex user the guide makes by hand, allowed into every region's resources.
 annex_user = AnnexUser(
     "annex-user",
-    AnnexUserArgs(
-        account_id=account_id,
-        regions=[
-            AnnexUserRegion(
-                region=region,
-                bucket_name=annex.bucket_name,
-                odi_lease_arn=annex.odi_lease_arn,
-                sfr_lease_arn=annex.sfr_lease_arn,
-                connectivity_arn=annex.connectivity_arn,
-                instance_role_arn=annex.instance_role_arn,
-                security_group_id=annex.security_group_id,
-            )
-            for region, annex in regions.items()
-        ],
-        tags=tags,
-    ),
+    AnnexUserArgs(account_id=account_id, regions=list(regions.values()), tags=tags),
     opts=pulumi.ResourceOptions(providers=[providers[first_region]]),
 )
 

@@ -10,35 +10,24 @@ import pulumi_aws as aws
 
 from components.contract import KEY_PAIR_NAME, bucket_config_objects
 from components.policy import Statement, document
+from components.region import AnnexRegion
 
 # The role AWS's own spot fleet documentation has users create; condor_annex's SFR config names it.
 SPOT_FLEET_ROLE = "aws-ec2-spot-fleet-tagging-role"
 
 
 @dataclass
-class AnnexUserRegion:
-    """One region's resources the annex user may use."""
-
-    region: str
-    bucket_name: pulumi.Input[str]
-    odi_lease_arn: pulumi.Input[str]
-    sfr_lease_arn: pulumi.Input[str]
-    connectivity_arn: pulumi.Input[str]
-    instance_role_arn: pulumi.Input[str]
-    security_group_id: pulumi.Input[str]
-
-
-@dataclass
 class AnnexUserArgs:
     account_id: pulumi.Input[str]
-    regions: list[AnnexUserRegion]
+    # Each region's resources the annex user may use.
+    regions: list[AnnexRegion]
     tags: dict[str, str] = field(default_factory=dict)
 
 
 def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
     """What condor_annex calls (annex-contract.md, last section) in each region, and nothing more."""
 
-    def each(value: Callable[[AnnexUserRegion], pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+    def each(value: Callable[[AnnexRegion], pulumi.Input[str]]) -> list[pulumi.Input[str]]:
         return [value(region) for region in args.regions]
 
     def arns(pattern: str) -> list[pulumi.Input[str]]:
