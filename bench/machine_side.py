@@ -29,7 +29,7 @@ from tests.e2e.release import StandinFiles, build_release, copy_bindings
 from tests.e2e.replay import destroy, program_for, transition, up
 from tests.harness import Program
 
-VERSIONS = ("25.0.13", "24.0.24")
+VERSIONS = ("25.0.13", "24.0.23")
 ONE_REGION = json.dumps(["us-east-1"])
 TWO_REGIONS = json.dumps(["us-east-1", "eu-west-2"])
 

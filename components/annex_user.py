@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
@@ -24,41 +23,37 @@ class AnnexUserArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
-    """What condor_annex calls (annex-contract.md, last section) in each region, and nothing more."""
+def region_statements(region: AnnexRegion, account_id: pulumi.Input[str]) -> list[Statement]:
+    """What condor_annex calls (annex-contract.md, last section) in one region, and nothing more."""
 
-    def each(value: Callable[[AnnexRegion], pulumi.Input[str]]) -> list[pulumi.Input[str]]:
-        return [value(region) for region in args.regions]
-
-    def arns(pattern: str) -> list[pulumi.Input[str]]:
-        """The pattern, with {region} and {account} filled in, for every region."""
-        return each(lambda region: pulumi.Output.format(pattern, region=region.region, account=args.account_id))
+    def arn(pattern: str) -> pulumi.Output[str]:
+        return pulumi.Output.format(pattern, region=region.region, account=account_id)
 
     return [
         {
             "Sid": "CheckConnectivity",
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": each(lambda region: region.connectivity_arn),
+            "Resource": region.connectivity_arn,
         },
         {
             # condor_annex reads the lease function's CodeSha256 when it creates an annex.
             "Sid": "InspectLeaseFunctions",
             "Effect": "Allow",
             "Action": "lambda:GetFunction",
-            "Resource": [arn for region in args.regions for arn in (region.odi_lease_arn, region.sfr_lease_arn)],
+            "Resource": [region.odi_lease_arn, region.sfr_lease_arn],
         },
         {
             "Sid": "UploadAnnexConfig",
             "Effect": "Allow",
             "Action": "s3:PutObject",
-            "Resource": each(lambda region: pulumi.Output.from_input(region.bucket_name).apply(bucket_config_objects)),
+            "Resource": pulumi.Output.from_input(region.bucket_name).apply(bucket_config_objects),
         },
         {
             "Sid": "ManageLeaseRules",
             "Effect": "Allow",
             "Action": ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"],
-            "Resource": arns("arn:aws:events:{region}:{account}:rule/*"),
+            "Resource": arn("arn:aws:events:{region}:{account}:rule/*"),
         },
         {
             # Launch only into our security group with our key pair; images may be anyone's.
@@ -66,19 +61,14 @@ def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
             "Effect": "Allow",
             "Action": "ec2:RunInstances",
             "Resource": [
-                *arns("arn:aws:ec2:{region}::image/*"),
-                *arns("arn:aws:ec2:{region}:{account}:instance/*"),
-                *arns("arn:aws:ec2:{region}:{account}:volume/*"),
-                *arns("arn:aws:ec2:{region}:{account}:network-interface/*"),
-                *arns("arn:aws:ec2:{region}:{account}:subnet/*"),
-                *arns("arn:aws:ec2:{region}:{account}:key-pair/" + KEY_PAIR_NAME),
-                *each(
-                    lambda region: pulumi.Output.format(
-                        "arn:aws:ec2:{0}:{1}:security-group/{2}",
-                        region.region,
-                        args.account_id,
-                        region.security_group_id,
-                    )
+                arn("arn:aws:ec2:{region}::image/*"),
+                arn("arn:aws:ec2:{region}:{account}:instance/*"),
+                arn("arn:aws:ec2:{region}:{account}:volume/*"),
+                arn("arn:aws:ec2:{region}:{account}:network-interface/*"),
+                arn("arn:aws:ec2:{region}:{account}:subnet/*"),
+                arn("arn:aws:ec2:{region}:{account}:key-pair/" + KEY_PAIR_NAME),
+                pulumi.Output.format(
+                    "arn:aws:ec2:{0}:{1}:security-group/{2}", region.region, account_id, region.security_group_id
                 ),
             ],
         },
@@ -86,51 +76,56 @@ def annex_user_statements(args: AnnexUserArgs) -> list[Statement]:
             "Sid": "TagAnnexInstances",
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
-            "Resource": arns("arn:aws:ec2:{region}:{account}:instance/*"),
+            "Resource": arn("arn:aws:ec2:{region}:{account}:instance/*"),
         },
         {
             "Sid": "RequestAnnexSpotFleets",
             "Effect": "Allow",
             "Action": "ec2:RequestSpotFleet",
-            "Resource": arns("arn:aws:ec2:{region}:{account}:spot-fleet-request/*"),
+            "Resource": arn("arn:aws:ec2:{region}:{account}:spot-fleet-request/*"),
         },
         {
-            # Describe calls have no resource-level permissions: pin them to the annex's regions.
+            # Describe calls have no resource-level permissions: pin them to this region.
             "Sid": "ReportAnnexStatus",
             "Effect": "Allow",
             "Action": ["ec2:DescribeInstances", "ec2:DescribeSpotFleetRequests"],
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": [region.region for region in args.regions]}},
+            "Condition": {"StringEquals": {"aws:RequestedRegion": region.region}},
         },
         {
             "Sid": "PassInstanceRole",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": each(lambda region: region.instance_role_arn),
+            "Resource": region.instance_role_arn,
             "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-        },
-        {
-            "Sid": "PassSpotFleetRole",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": pulumi.Output.format("arn:aws:iam::{0}:role/" + SPOT_FLEET_ROLE, args.account_id),
-            "Condition": {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
         },
         {
             # What the user's own `condor_annex -check-setup` asks.
             "Sid": "CheckSetup",
             "Effect": "Allow",
             "Action": "cloudformation:DescribeStacks",
-            "Resource": arns("arn:aws:cloudformation:{region}:{account}:stack/HTCondorAnnex-*/*"),
+            "Resource": arn("arn:aws:cloudformation:{region}:{account}:stack/HTCondorAnnex-*/*"),
+        },
+    ]
+
+
+def account_statements(account_id: pulumi.Input[str]) -> list[Statement]:
+    """What condor_annex needs whatever the region: the spot fleet role its SFR config names."""
+    return [
+        {
+            "Sid": "PassSpotFleetRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": pulumi.Output.format("arn:aws:iam::{0}:role/" + SPOT_FLEET_ROLE, account_id),
+            "Condition": {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
         },
     ]
 
 
 class AnnexUser(pulumi.ComponentResource):
-    """An IAM user with a least-privilege inline policy and one access key."""
+    """An IAM user allowed exactly what condor_annex calls, region by region, with one access key."""
 
     user_name: pulumi.Output[str]
-    policy_document: pulumi.Output[str]
     access_key_id: pulumi.Output[str]
     secret_access_key: pulumi.Output[str]
 
@@ -140,18 +135,34 @@ class AnnexUser(pulumi.ComponentResource):
 
         # IAM is account-wide: one user for every region, named by Pulumi so that stacks never collide.
         user = aws.iam.User(name, force_destroy=True, tags=args.tags, opts=child)
-        policy = aws.iam.UserPolicy(
-            f"{name}-policy", user=user.name, policy=document(*annex_user_statements(args)), opts=child
+        # AWS caps a user's inline policies at 2,048 characters in all, which one region's
+        # statements nearly fill: each region's go in a managed policy of their own (6,144 each, at
+        # most MAX_REGIONS attached), and the inline policy keeps only what no region owns.
+        inline = aws.iam.UserPolicy(
+            f"{name}-policy", user=user.name, policy=document(*account_statements(args.account_id)), opts=child
         )
-        # The key is created after the policy so that it never exists with no permissions known.
+        attachments: list[pulumi.Resource] = [inline]
+        for region in args.regions:
+            region_policy = aws.iam.Policy(
+                f"{name}-{region.region}",
+                description=f"condor_annex in {region.region}: exactly the calls it makes there",
+                policy=document(*region_statements(region, args.account_id)),
+                tags=args.tags,
+                opts=child,
+            )
+            attachments.append(
+                aws.iam.UserPolicyAttachment(
+                    f"{name}-{region.region}-attachment", user=user.name, policy_arn=region_policy.arn, opts=child
+                )
+            )
+        # The key is created after the policies so that it never exists with no permissions known.
         access_key = aws.iam.AccessKey(
             f"{name}-key",
             user=user.name,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], additional_secret_outputs=["secret"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, additional_secret_outputs=["secret"]),
         )
 
         self.user_name = user.name
-        self.policy_document = policy.policy
         self.access_key_id = access_key.id
         self.secret_access_key = pulumi.Output.secret(access_key.secret)
         self.register_outputs({"user_name": self.user_name, "access_key_id": self.access_key_id})

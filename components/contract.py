@@ -33,6 +33,94 @@ FIRST_UNSUPPORTED = (26, 0, 0)
 
 VERSION_PATTERN = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{1,3})")
 
+# Every release HTCondor tagged from 8.7.1 (tags `V8_7_1` ... `v25.13.2` in htcondor/htcondor, read
+# 2026-11-30; the newest tag is of 2026-08-19), series -> patch numbers. The gaps are releases
+# HTCondor skipped or cancelled: 24.0.24 (commit c6abf9d11d, "HTCONDOR-3843: Cancel 24.0.24
+# release"), 25.0.4, 23.0.5 and more. A version newer than any here may have come out since.
+RELEASES_KNOWN_ON = "2026-08-19"
+RELEASES = {
+    "8.7": "1-10",
+    "8.8": "0-17",
+    "8.9": "0-13",
+    "9.0": "0-19",
+    "9.1": "0-3",
+    "9.2": "0",
+    "9.3": "0-2",
+    "9.4": "0-1",
+    "9.5": "0-4",
+    "9.6": "0",
+    "9.7": "0-1",
+    "9.8": "0-1",
+    "9.9": "0-1",
+    "9.10": "0-1",
+    "9.11": "0-2",
+    "9.12": "0",
+    "10.0": "0-9",
+    "10.1": "0-3",
+    "10.2": "0-5",
+    "10.3": "0-1",
+    "10.4": "0-3",
+    "10.5": "0-1",
+    "10.6": "0",
+    "10.7": "0-1",
+    "10.8": "0",
+    "10.9": "0",
+    "23.0": "0-4,6,8,10,12,14-22,24-28",
+    "23.1": "0",
+    "23.2": "0",
+    "23.3": "0-1",
+    "23.4": "0",
+    "23.5": "2",
+    "23.6": "1-2",
+    "23.7": "2",
+    "23.8": "1",
+    "23.9": "6",
+    "23.10": "1-2,18-22,24-29",
+    "24.0": "1-23",
+    "24.1": "1",
+    "24.2": "1-2",
+    "24.3": "0",
+    "24.4": "0",
+    "24.5": "1-2",
+    "24.6": "1",
+    "24.7": "3",
+    "24.8": "1",
+    "24.9": "2",
+    "24.10": "2-3",
+    "24.11": "2",
+    "24.12": "4,13-23",
+    "25.0": "1-3,5-13",
+    "25.1": "0",
+    "25.2": "1",
+    "25.3": "1",
+    "25.4": "0",
+    "25.5": "1",
+    "25.6": "1",
+    "25.7": "2",
+    "25.8": "2",
+    "25.10": "1",
+    "25.11": "0-1",
+    "25.12": "2",
+    "25.13": "2",
+}
+# HTCondor's download site since September 2025 (condor_remote_cluster and the install docs at
+# v25.0.13); its layout below tarball/ is the old site's.
+DOWNLOAD_SITE = "https://htcss-downloads.chtc.wisc.edu/tarball/"
+
+
+def _patches(ranges: str) -> set[int]:
+    patches: set[int] = set()
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        patches.update(range(int(first), int(last or first) + 1))
+    return patches
+
+
+RELEASED = {tuple(map(int, series.split("."))): _patches(ranges) for series, ranges in RELEASES.items()}
+# The series that could still get a release after the list was made: the LTS line in support and
+# the newest feature series. Every other series has ended (24.0's next release was cancelled).
+OPEN_SERIES = {(25, 0), (25, 13)}
+
 
 def bucket_config_objects(bucket_arn_or_name: str) -> str:
     """The resource string for the annex config tarballs, exactly as the boot script expects."""
@@ -59,9 +147,30 @@ class CondorRelease:
         return major, minor, patch
 
     @property
-    def series(self) -> str:
+    def released(self) -> bool | None:
+        """True if HTCondor released it, False if it never did (a gap, or a series that never
+        existed), None if it is newer than every release this program knows of."""
+        major, minor, patch = self.parts
+        patches = RELEASED.get((major, minor))
+        if patches is not None:
+            maybe_since = patch > max(patches) and (major, minor) in OPEN_SERIES
+            return patch in patches or (None if maybe_since else False)
+        return None if (major, minor) > max(RELEASED) else False
+
+    @property
+    def newest_known_in_series(self) -> str | None:
         major, minor, _ = self.parts
-        return f"{major}.{minor}"
+        patches = RELEASED.get((major, minor))
+        return f"{major}.{minor}.{max(patches)}" if patches else None
+
+    @property
+    def download_series(self) -> str:
+        """The directory of the release on the download site: 25.0 for the LTS line, 25.x for the
+        feature releases (condor_remote_cluster's rule from 10.0); 8.7 before 9.0."""
+        major, minor, _ = self.parts
+        if major < 9 or minor == 0:
+            return f"{major}.{minor}"
+        return f"{major}.x"
 
     @property
     def uses_make_personal_from_tarball(self) -> bool:
@@ -115,6 +224,6 @@ class CondorRelease:
     def default_tarball_url(self) -> str:
         """The release's URL with `{platform}` left for the machine to fill in (`x86_64_Ubuntu22`)."""
         return (
-            "https://research.cs.wisc.edu/htcondor/tarball/"
-            f"{self.series}/{self.version}/release/condor-{self.version}-{{platform}}-stripped.tar.gz"
+            f"{DOWNLOAD_SITE}{self.download_series}/{self.version}/release/"
+            f"condor-{self.version}-{{platform}}-stripped.tar.gz"
         )

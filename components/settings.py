@@ -19,7 +19,13 @@ from typing import Any
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
-from components.contract import FIRST_UNSUPPORTED, OLDEST_SUPPORTED, VERSION_PATTERN, CondorRelease
+from components.contract import (
+    FIRST_UNSUPPORTED,
+    OLDEST_SUPPORTED,
+    RELEASES_KNOWN_ON,
+    VERSION_PATTERN,
+    CondorRelease,
+)
 
 PROJECT = "condor-annex"
 DEFAULT_CONDOR_VERSION = "25.0.13"
@@ -95,6 +101,9 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
+# IAM attaches at most 10 managed policies to a user (IAM quotas, "Managed policies attached to an
+# IAM user", default 10), and the annex user has one per region.
+MAX_REGIONS = 10
 MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -206,7 +215,7 @@ def _check_version(reader: _Reader, version: str) -> CondorRelease:
     lowest = ".".join(map(str, OLDEST_SUPPORTED))
     highest = ".".join(map(str, FIRST_UNSUPPORTED))
     if not VERSION_PATTERN.fullmatch(version):
-        reader.fail("condorVersion", version, "an HTCondor version such as 24.0.24 or 8.7.3")
+        reader.fail("condorVersion", version, "an HTCondor version such as 24.0.23 or 8.7.3")
         return CondorRelease(DEFAULT_CONDOR_VERSION)
     release = CondorRelease(version)
     if release.parts < OLDEST_SUPPORTED:
@@ -215,7 +224,36 @@ def _check_version(reader: _Reader, version: str) -> CondorRelease:
         reader.fail(
             "condorVersion", version, f"this program knows HTCondor up to (not including) {highest}, the next major"
         )
+    elif release.released is False:
+        newest = release.newest_known_in_series
+        reader.fail(
+            "condorVersion",
+            version,
+            "a version HTCondor released; it never released this one"
+            + (f" (the newest of its series is {newest})" if newest else ""),
+        )
+    elif release.released is None:
+        # Released after the list was made, or never: the preflight step asks the download site.
+        pulumi.log.warn(
+            f"{PROJECT}:condorVersion = {version!r} is newer than every HTCondor release this program knows "
+            f"(to {RELEASES_KNOWN_ON}); the machine's preflight step checks that its tarball exists"
+        )
     return release
+
+
+def _region_problem(region: str) -> str | None:
+    """What is wrong with a region name, or None. Only the `aws` partition can host an annex: the
+    annex image's boot script finds its bucket by matching `arn:aws:s3:::` (BOOT_SCRIPT_BUCKET_REGEX),
+    which GovCloud's and China's ARNs (`arn:aws-us-gov:`, `arn:aws-cn:`) never match, and condor_annex
+    reaches a region at `<service>.<region>.amazonaws.com` (annex.cpp), which China's are not."""
+    if not REGION.fullmatch(region):
+        return "an AWS region name such as us-east-1"
+    if region.startswith("cn-") or "-gov-" in region or "-iso" in region:
+        return (
+            "a region of the standard `aws` partition: the annex image's boot script only finds its "
+            "configuration through an arn:aws:s3::: ARN, so annexes cannot work in GovCloud, China or ISO regions"
+        )
+    return None
 
 
 def _regions(reader: _Reader, environ: Callable[[str], str | None], release: CondorRelease) -> list[str]:
@@ -228,8 +266,9 @@ def _regions(reader: _Reader, environ: Callable[[str], str | None], release: Con
                 f"aws:region is required (or {PROJECT}:regions): the AWS region for the annex, such as us-east-1"
             )
             return [""]
-        if not REGION.fullmatch(region):
-            reader.problems.append(f"aws:region = {region!r}: an AWS region name such as us-east-1")
+        problem = _region_problem(region)
+        if problem:
+            reader.problems.append(f"aws:region = {region!r}: {problem}")
         return [region]
     try:
         regions = json.loads(raw)
@@ -239,8 +278,16 @@ def _regions(reader: _Reader, environ: Callable[[str], str | None], release: Con
         reader.fail("regions", raw, 'a non-empty list of AWS region names, such as ["us-east-1", "eu-west-2"]')
         return [""]
     for region in regions:
-        if not REGION.fullmatch(region):
-            reader.fail("regions", region, "an AWS region name such as us-east-1")
+        problem = _region_problem(region)
+        if problem:
+            reader.fail("regions", region, problem)
+    if len(regions) > MAX_REGIONS:
+        reader.fail(
+            "regions",
+            regions,
+            f"at most {MAX_REGIONS} regions: the annex user holds one managed policy per region, and IAM "
+            f"attaches at most {MAX_REGIONS} to a user",
+        )
     repeated = sorted({region for region in regions if regions.count(region) > 1})
     if repeated:
         reader.fail("regions", repeated, "each region once")
@@ -379,7 +426,7 @@ def read_settings(
     )
     if install_dir and ("/../" in f"{install_dir}/" or install_dir.rstrip("/") in ("~", "")):
         reader.fail(
-            "installDir", install_dir, "a directory of its own below your home, such as ~/condor-24.0.24 (no ..)"
+            "installDir", install_dir, "a directory of its own below your home, such as ~/condor-24.0.23 (no ..)"
         )
 
     pool_password = reader.config.get("poolPassword")

@@ -187,6 +187,9 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
     elif kind == "Role":
         role = inputs.get("name") or f"{name}-{digest[:7]}"
         outputs = {"name": role, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"}
+    elif kind == "Policy":
+        managed = inputs.get("name") or f"{name}-{digest[:7]}"
+        outputs = {"name": managed, "arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{managed}"}
     elif kind == "InstanceProfile":
         profile = inputs.get("name") or f"{name}-{digest[:7]}"
         outputs = {"name": profile, "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{profile}"}

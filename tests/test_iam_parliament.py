@@ -13,6 +13,7 @@ from tests.harness import run_program
 POLICY_INPUTS = {
     "aws:iam/rolePolicy:RolePolicy": "policy",
     "aws:iam/userPolicy:UserPolicy": "policy",
+    "aws:iam/policy:Policy": "policy",
     "aws:iam/role:Role": "assumeRolePolicy",
     "aws:s3/bucketPolicy:BucketPolicy": "policy",
 }

@@ -86,7 +86,7 @@ def test_region_prefixed_knobs_without_region_knob(version: str):
 
 
 def test_24_0_writes_prefixed_knobs_and_region(tmp_path):
-    release = CondorRelease("24.0.24")
+    release = CondorRelease("24.0.23")
     knobs = user_config_knobs(release, [KNOBS])
     assert knobs["ANNEX_DEFAULT_AWS_REGION"] == "us-east-1"
     assert release.key_pair_file("us-east-1") == "HTCondorAnnex-KeyPair.us-east-1.pem"
@@ -97,7 +97,7 @@ def test_24_0_writes_prefixed_knobs_and_region(tmp_path):
 
 
 def test_safe_region_prefix():
-    knobs = user_config_knobs(CondorRelease("24.0.24"), [in_region("us-gov-west-1")])
+    knobs = user_config_knobs(CondorRelease("24.0.23"), [in_region("us-gov-west-1")])
     assert "us_gov_west_1.ANNEX_DEFAULT_S3_BUCKET" in knobs
 
 

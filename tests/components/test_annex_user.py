@@ -1,4 +1,6 @@
-"""The annex user's policy: exactly what condor_annex calls, scoped to this stack."""
+"""The annex user's policies: exactly what condor_annex calls, scoped to this stack, region by region."""
+
+import json
 
 import pytest
 
@@ -11,9 +13,18 @@ def program() -> Program:
     return run_program()
 
 
+def all_statements(program: Program, regions: list[str]) -> dict:
+    """The inline policy's statements and each region's, keyed "<region>/<Sid>" for the latter."""
+    statements = statements_by_sid(policy(program.named("annex-user-policy")))
+    for region in regions:
+        region_statements = statements_by_sid(policy(program.named(f"annex-user-{region}")))
+        statements |= {f"{region}/{sid}": statement for sid, statement in region_statements.items()}
+    return statements
+
+
 @pytest.fixture(scope="module")
 def statements(program: Program) -> dict:
-    return statements_by_sid(policy(program.named("annex-user-policy")))
+    return all_statements(program, ["us-east-1"])
 
 
 def actions(statement: dict) -> set[str]:
@@ -44,53 +55,60 @@ def test_exactly_the_calls_condor_annex_makes(statements: dict):
 def test_no_wildcard_resource_without_a_region_condition(statements: dict):
     for sid, statement in statements.items():
         if statement["Resource"] == "*":
-            assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": ["us-east-1"]}}, sid
+            assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}, sid
 
 
 def test_scoped_to_this_stacks_resources(program: Program, statements: dict):
     outputs = {name: output.value for name, output in program.outputs.items()}
-    assert statements["CheckConnectivity"]["Resource"] == [outputs["connectivityFunctionArn"]]
-    assert statements["InspectLeaseFunctions"]["Resource"] == [
+    assert statements["us-east-1/CheckConnectivity"]["Resource"] == outputs["connectivityFunctionArn"]
+    assert statements["us-east-1/InspectLeaseFunctions"]["Resource"] == [
         outputs["odiLeaseFunctionArn"],
         outputs["sfrLeaseFunctionArn"],
     ]
-    assert statements["UploadAnnexConfig"]["Resource"] == [f"arn:aws:s3:::{outputs['bucketName']}/config-*.tar.gz"]
-    assert statements["PassInstanceRole"]["Resource"] == [outputs["instanceRoleArn"]]
-    assert statements["PassInstanceRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-    launch = statements["LaunchAnnexInstances"]["Resource"]
+    assert (
+        statements["us-east-1/UploadAnnexConfig"]["Resource"] == f"arn:aws:s3:::{outputs['bucketName']}/config-*.tar.gz"
+    )
+    assert statements["us-east-1/PassInstanceRole"]["Resource"] == outputs["instanceRoleArn"]
+    assert statements["us-east-1/PassInstanceRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}
+    }
+    launch = statements["us-east-1/LaunchAnnexInstances"]["Resource"]
     assert f"arn:aws:ec2:us-east-1:{ACCOUNT_ID}:security-group/{outputs['securityGroupId']}" in launch
     assert f"arn:aws:ec2:us-east-1:{ACCOUNT_ID}:key-pair/{KEY_PAIR_NAME}" in launch
     assert all(":us-east-1:" in arn for arn in launch), launch
+    assert set(statements) == {"PassSpotFleetRole"} | {s for s in statements if s.startswith("us-east-1/")}
 
 
-def test_access_key_waits_for_policy_and_secret_is_secret(program: Program):
+def test_access_key_waits_for_every_policy_and_secret_is_secret(program: Program):
     key = program.named("annex-user-key")
-    assert program.named("annex-user-policy").urn in key.dependencies
+    attachment = program.named("annex-user-us-east-1-attachment")
+    assert attachment.inputs["policyArn"] == program.named("annex-user-us-east-1").outputs["arn"]
+    assert {program.named("annex-user-policy").urn, attachment.urn} <= set(key.dependencies)
     assert program.outputs["secretAccessKey"].secret
     assert not program.outputs["accessKeyId"].secret
     assert program.named("annex-user").inputs["forceDestroy"] is True
 
 
-def test_one_user_for_every_region_each_region_its_own_resources():
-    program = run_program({"condor-annex:regions": '["eu-west-2", "ap-southeast-2"]'})
+def test_one_user_for_every_region_each_region_its_own_policy():
+    regions = ["eu-west-2", "ap-southeast-2"]
+    program = run_program({"condor-annex:regions": json.dumps(regions)})
     assert [len(program.of_type(f"aws:iam/{kind}")) for kind in ("user:User", "accessKey:AccessKey")] == [1, 1]
-    statements = statements_by_sid(policy(program.named("annex-user-policy")))
+    assert len(program.of_type("aws:iam/userPolicyAttachment:UserPolicyAttachment")) == 2
+    statements = all_statements(program, regions)
     by_region = program.outputs["byRegion"].value
-    assert statements["ReportAnnexStatus"]["Condition"] == {
-        "StringEquals": {"aws:RequestedRegion": ["eu-west-2", "ap-southeast-2"]}
-    }
-    assert statements["PassInstanceRole"]["Resource"] == [
-        by_region["eu-west-2"]["instanceRoleArn"],
-        by_region["ap-southeast-2"]["instanceRoleArn"],
-    ]
-    launch = statements["LaunchAnnexInstances"]["Resource"]
-    for region in ("eu-west-2", "ap-southeast-2"):
+    for region in regions:
+        assert statements[f"{region}/ReportAnnexStatus"]["Condition"] == {
+            "StringEquals": {"aws:RequestedRegion": region}
+        }
+        assert statements[f"{region}/PassInstanceRole"]["Resource"] == by_region[region]["instanceRoleArn"]
+        launch = statements[f"{region}/LaunchAnnexInstances"]["Resource"]
         group = by_region[region]["securityGroupId"]
         assert f"arn:aws:ec2:{region}:{ACCOUNT_ID}:security-group/{group}" in launch
         assert f"arn:aws:ec2:{region}:{ACCOUNT_ID}:key-pair/{KEY_PAIR_NAME}" in launch
-        assert by_region[region]["connectivityFunctionArn"] in statements["CheckConnectivity"]["Resource"]
+        assert all(f":{region}:" in arn for arn in launch), "no region but its own in a region's policy"
+        assert statements[f"{region}/CheckConnectivity"]["Resource"] == by_region[region]["connectivityFunctionArn"]
         assert (
-            f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/HTCondorAnnex-*/*"
-            in statements["CheckSetup"]["Resource"]
+            statements[f"{region}/CheckSetup"]["Resource"]
+            == f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/HTCondorAnnex-*/*"
         )
-    assert not any(":us-east-1:" in arn for arn in launch), "no region but the configured ones"
+    assert "us-east-1" not in json.dumps(statements), "no region but the configured ones"

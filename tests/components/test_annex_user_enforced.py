@@ -1,7 +1,7 @@
 """The annex user's policy, enforced by moto's IAM evaluator against real boto3 calls.
 
-The policy document is the one the program registers under mocks, with moto's ids substituted for
-the mocks' ids. The deployer (moto's root credentials) builds what a `pulumi up` would have built;
+The policy documents are the ones the program registers under mocks (the user's inline policy and
+each region's managed policy, attached to the user), with moto's ids substituted for the mocks' ids. The deployer (moto's root credentials) builds what a `pulumi up` would have built;
 then, with IAM enforcement on and only the annex user's access key, every call condor_annex makes
 must succeed and every call outside its job must be denied.
 
@@ -16,8 +16,8 @@ What moto does not do, and what this module does about it:
 - moto signs a bodiless request (Lambda GetFunction) over its parsed headers, not the empty body,
   so it rejects a correct signature; `signed_payload` makes it sign what botocore signed.
 - moto passes no request context to identity policies, so it cannot evaluate a Condition: it treats
-  the `aws:RequestedRegion` condition on ReportAnnexStatus and the `iam:PassedToService` conditions
-  on the PassRole statements as met. Those statements are covered by assertions on the document.
+  the `aws:RequestedRegion` conditions on each region's ReportAnnexStatus and the
+  `iam:PassedToService` conditions on the PassRole statements as met. Those statements are covered by assertions on the document.
 - moto does not make RunInstances check `iam:PassRole`; that check is asked of moto's evaluator
   directly, as AWS asks it while launching.
 """
@@ -149,7 +149,8 @@ def resource_level_moto(monkeypatch: pytest.MonkeyPatch) -> None:
 class Deployed:
     """What `pulumi up` left in the account, as moto holds it."""
 
-    document: dict[str, Any]
+    # The inline policy under "inline", each region's managed policy under its region.
+    documents: dict[str, dict[str, Any]]
     annex_user: boto3.Session
     other_bucket: str
     other_security_group: str
@@ -161,6 +162,12 @@ class Deployed:
     instance_role_arns: dict[str, str]
     images: dict[str, str]
     function_arns: dict[str, dict[str, str]]
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """Every statement the user holds, as one document."""
+        statements = [s for document in self.documents.values() for s in document["Statement"]]
+        return {"Version": "2012-10-17", "Statement": statements}
 
     @property
     def bucket(self) -> str:
@@ -176,9 +183,11 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def registered_policy() -> tuple[str, dict[str, dict[str, str]]]:
+def registered_policy() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     program = run_program({"condor-annex:regions": json.dumps(REGIONS)})
-    return program.named("annex-user-policy").inputs["policy"], program.outputs["byRegion"].value
+    documents = {"inline": program.named("annex-user-policy").inputs["policy"]}
+    documents |= {region: program.named(f"annex-user-{region}").inputs["policy"] for region in REGIONS}
+    return documents, program.outputs["byRegion"].value
 
 
 def _zip() -> bytes:
@@ -188,7 +197,7 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def _deploy(registered: str, by_region: dict[str, dict[str, str]]) -> Deployed:
+def _deploy(registered: dict[str, str], by_region: dict[str, dict[str, str]]) -> Deployed:
     """Build, as the deployer, the account a `pulumi up` leaves, plus things the user must not touch."""
     iam = boto3.client("iam", region_name=REGION)
     trust = json.dumps(
@@ -264,17 +273,20 @@ def _deploy(registered: str, by_region: dict[str, dict[str, str]]) -> Deployed:
                 **{outputs[name]: arn for name, arn in function_arns.items()},
             }
 
-    substituted = registered
+    substituted = dict(registered)
     for mock_id, moto_id in substitutions.items():
-        assert mock_id in substituted, f"the registered policy never names {mock_id}"
-        substituted = substituted.replace(mock_id, moto_id)
+        assert any(mock_id in document for document in substituted.values()), f"no policy names {mock_id}"
+        substituted = {name: document.replace(mock_id, moto_id) for name, document in substituted.items()}
 
     iam.create_user(UserName="condor-annex")
-    iam.put_user_policy(UserName="condor-annex", PolicyName="annex", PolicyDocument=substituted)
+    iam.put_user_policy(UserName="condor-annex", PolicyName="annex", PolicyDocument=substituted["inline"])
+    for region in REGIONS:
+        managed = iam.create_policy(PolicyName=f"annex-{region}", PolicyDocument=substituted[region])
+        iam.attach_user_policy(UserName="condor-annex", PolicyArn=managed["Policy"]["Arn"])
     key = iam.create_access_key(UserName="condor-annex")["AccessKey"]
     session = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     return Deployed(
-        document=json.loads(substituted),
+        documents={name: json.loads(document) for name, document in substituted.items()},
         annex_user=session,
         other_bucket="someone-elses-bucket",
         other_security_group=other_group,
@@ -284,7 +296,9 @@ def _deploy(registered: str, by_region: dict[str, dict[str, str]]) -> Deployed:
 
 
 @pytest.fixture
-def account(registered_policy: tuple[str, dict[str, str]], resource_level_moto: None) -> Iterator[Deployed]:
+def account(
+    registered_policy: tuple[dict[str, str], dict[str, dict[str, str]]], resource_level_moto: None
+) -> Iterator[Deployed]:
     with mock_aws(config={"lambda": {"use_docker": False}}):
         yield _deploy(*registered_policy)
 
@@ -515,11 +529,22 @@ def test_pass_role_only_for_the_instance_and_spot_fleet_roles(account: Deployed)
 
 def test_conditions_moto_cannot_evaluate(account: Deployed):
     """moto treats every Condition as met, so each conditioned statement is checked on the document."""
-    conditioned = {s["Sid"]: s["Condition"] for s in account.document["Statement"] if "Condition" in s}
+    conditioned = {
+        (name, s["Sid"]): s["Condition"]
+        for name, document in account.documents.items()
+        for s in document["Statement"]
+        if "Condition" in s
+    }
     assert conditioned == {
-        "ReportAnnexStatus": {"StringEquals": {"aws:RequestedRegion": list(REGIONS)}},
-        "PassInstanceRole": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-        "PassSpotFleetRole": {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
+        ("inline", "PassSpotFleetRole"): {"StringEquals": {"iam:PassedToService": "spotfleet.amazonaws.com"}},
+        **{
+            key: condition
+            for region in REGIONS
+            for key, condition in (
+                ((region, "ReportAnnexStatus"), {"StringEquals": {"aws:RequestedRegion": region}}),
+                ((region, "PassInstanceRole"), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+            )
+        },
     }
     unconditioned_wildcards = [
         s["Sid"] for s in account.document["Statement"] if s["Resource"] == "*" and "Condition" not in s
@@ -527,7 +552,11 @@ def test_conditions_moto_cannot_evaluate(account: Deployed):
     assert unconditioned_wildcards == []
 
 
-def test_the_enforced_document_is_the_registered_one(account: Deployed, registered_policy: tuple[str, dict[str, str]]):
-    registered = json.loads(registered_policy[0])
-    assert [s["Sid"] for s in account.document["Statement"]] == [s["Sid"] for s in registered["Statement"]]
-    assert [s["Action"] for s in account.document["Statement"]] == [s["Action"] for s in registered["Statement"]]
+def test_the_enforced_documents_are_the_registered_ones(
+    account: Deployed, registered_policy: tuple[dict[str, str], dict[str, dict[str, str]]]
+):
+    for name, registered in registered_policy[0].items():
+        statements = json.loads(registered)["Statement"]
+        enforced = account.documents[name]["Statement"]
+        assert [s["Sid"] for s in enforced] == [s["Sid"] for s in statements]
+        assert [s["Action"] for s in enforced] == [s["Action"] for s in statements]

@@ -71,7 +71,7 @@ def test_pool_password_change_reruns_only_store_and_restart():
 
 
 def test_collector_port_change_reconfigures_and_restarts():
-    old_line = {"condor-annex:condorVersion": "24.0.24"}
+    old_line = {"condor-annex:condorVersion": "24.0.23"}
     after = run_program({**old_line, "condor-annex:collectorPort": "9700"})
     changed = set(after.changed_from(run_program(old_line)))
     assert {"personal-condor-configure", "personal-condor-start"} <= changed
@@ -105,8 +105,8 @@ def test_25_0_line_is_an_hpc_annex_access_point_on_the_opened_port(tmp_path):
 
 def test_the_pool_password_goes_where_each_line_reads_it():
     assert CondorRelease("25.0.13").pool_password_file == "passwords.d/POOL"
-    assert CondorRelease("24.0.24").pool_password_file == "condor_pool_password"
-    text = condor_config_text(CondorRelease("24.0.24"), 9618)
+    assert CondorRelease("24.0.23").pool_password_file == "condor_pool_password"
+    text = condor_config_text(CondorRelease("24.0.23"), 9618)
     assert "SEC_PASSWORD_FILE = $(LOCAL_DIR)/condor_pool_password" in text and "HPC_ANNEX" not in text
 
 
@@ -128,7 +128,7 @@ def test_secret_steps_stay_quiet_and_use_stdin():
     assert store.inputs["logging"] == "none"
     assert "stderr" in store.additional_secret_outputs
     # What each version then stores is decoded and compared in tests/e2e/test_machine.py.
-    for version in ("24.0.24", "10.0.9", "8.7.3"):
+    for version in ("24.0.23", "10.0.9", "8.7.3"):
         step = run_program({"condor-annex:condorVersion": version}).named("personal-condor-pool-password")
         assert 'condor_store_cred -c add -f "$staged" 2>&1' in step.inputs["create"], version
         assert step.inputs["stdin"] == password + "\n", f"{version}: the prompt reads up to a newline"

@@ -21,7 +21,7 @@ BAD_CONFIGS = [
     ({f"{P}:sshPort": "70000"}, f"{P}:sshPort", "1 to 65535"),
     ({f"{P}:sshPrivateKey": "not a key"}, f"{P}:sshPrivateKey = [secret]", "PRIVATE KEY"),
     ({f"{P}:sshHostKey": "AAAAC3Nza"}, f"{P}:sshHostKey", "host key"),
-    ({f"{P}:condorVersion": "24.0"}, f"{P}:condorVersion", "24.0.24 or 8.7.3"),
+    ({f"{P}:condorVersion": "24.0"}, f"{P}:condorVersion", "24.0.23 or 8.7.3"),
     ({f"{P}:condorVersion": "26.0.1"}, f"{P}:condorVersion", "the next major"),
     ({"aws:assumeRoles": '[{"roleArn": "arn:aws:iam::123456789012:role/deployer"}]'}, "aws:assumeRoles", "AWS_*"),
     ({"aws:regoin": "eu-west-2"}, "aws:regoin", "only aws:region and aws:profile"),
@@ -35,6 +35,16 @@ BAD_CONFIGS = [
         "exactly one region",
     ),
     ({f"{P}:condorVersion": "8.6.8"}, f"{P}:condorVersion", "8.7.1"),
+    # Cancelled (HTCONDOR-3843), skipped, and a series HTCondor never had.
+    (
+        {f"{P}:condorVersion": "24.0.24"},
+        f"{P}:condorVersion",
+        "never released this one (the newest of its series is 24.0.23)",
+    ),
+    ({f"{P}:condorVersion": "25.0.4"}, f"{P}:condorVersion", "never released"),
+    ({f"{P}:condorVersion": "25.9.1"}, f"{P}:condorVersion", "never released"),
+    ({"aws:region": "us-gov-west-1"}, "aws:region", "standard `aws` partition"),
+    ({f"{P}:regions": '["us-east-1", "cn-north-1"]'}, f"{P}:regions = 'cn-north-1'", "arn:aws:s3:::"),
     ({f"{P}:condorTarballUrl": "ftp://example.org/condor.tgz"}, f"{P}:condorTarballUrl", "http(s) URL"),
     ({f"{P}:condorTarballUrl": "https://example.org/$(id).tgz"}, f"{P}:condorTarballUrl", "no quotes"),
     ({f"{P}:condorTarballUrl": "https://example.org/a'b.tgz"}, f"{P}:condorTarballUrl", "no quotes"),
@@ -128,7 +138,7 @@ GOOD_VALUES = {
     f"{P}:sshUser": "annex",
     f"{P}:sshPort": "22",
     f"{P}:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW",
-    f"{P}:condorVersion": "24.0.24",
+    f"{P}:condorVersion": "24.0.23",
     f"{P}:condorTarballUrl": "https://example.org/condor-{platform}.tar.gz",
     f"{P}:condorTarballSha256": "0" * 64,
     f"{P}:installDir": "~/condor",
@@ -188,8 +198,40 @@ def test_optional_keys_at_their_pulumi_yaml_default_are_unset():
     optional = ["sshPrivateKey", "sshHostKey", "condorTarballUrl", "condorTarballSha256", "installDir"]
     program = run_program({f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType"]})
     install = program.named("personal-condor-install").inputs["create"]
-    assert 'INSTALL_DIR="$HOME"/condor-25.0.13' in install and "research.cs.wisc.edu" in install
+    assert 'INSTALL_DIR="$HOME"/condor-25.0.13' in install
+    assert "https://htcss-downloads.chtc.wisc.edu/tarball/25.0/25.0.13/release/" in install
     assert "privateKey" not in program.named("personal-condor-install").inputs["connection"]
+
+
+@pytest.mark.parametrize(
+    "version, directory",
+    [("25.0.13", "25.0/25.0.13"), ("24.12.23", "24.x/24.12.23"), ("10.4.3", "10.x/10.4.3"), ("8.7.3", "8.7/8.7.3")],
+)
+def test_default_tarball_url_follows_the_download_sites_layout(version: str, directory: str):
+    """LTS lines under <major>.0, feature releases under <major>.x (condor_remote_cluster at v25.0.13)."""
+    install = run_program({f"{P}:condorVersion": version}).named("personal-condor-install").inputs["create"]
+    expected = f"https://htcss-downloads.chtc.wisc.edu/tarball/{directory}/release/condor-{version}-{{platform}}"
+    assert expected in install
+
+
+def test_a_version_newer_than_every_known_release_is_let_through_with_a_warning():
+    """It may have come out after the list was made; the preflight step asks the download site."""
+    program = run_program({f"{P}:condorVersion": "25.0.14"})
+    assert any("25.0.14" in line and "newer than every HTCondor release" in line for line in program.logs)
+    assert not any("newer than every" in line for line in run_program().logs)
+
+
+def test_localhost_needs_no_ssh_user_under_pulumi_yamls_defaults():
+    """The CLI hands the program Pulumi.yaml's default "" for sshUser: that is unset, not a value."""
+    program = run_program(
+        {
+            f"{P}:host": "localhost",
+            f"{P}:sshUser": "",
+            f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
+            f"{P}:sshIngressCidrs": "[]",
+        }
+    )
+    assert program.of_type("command:local:Command")
 
 
 def test_a_private_key_in_plain_text_is_refused():

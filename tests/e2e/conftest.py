@@ -15,9 +15,9 @@ PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
 # One release of each line whose tools behave differently for us: 8.7 (condor_install, unprefixed
 # knobs), 9.0-10.7 (condor_store_cred ignores -i with -f), 24.0 (the last with condor_annex on PATH)
 # and 25.0 (the default: use feature:HPC_ANNEX, `htcondor annex checksetup`).
-VERSIONS = ["25.0.13", "24.0.24", "10.0.9", "8.7.3"]
+VERSIONS = ["25.0.13", "24.0.23", "10.0.9", "8.7.3"]
 # Served again under /big with 8 MiB more: a download that takes long enough to cut half-way.
-VERSION_TO_CUT = "24.0.24"
+VERSION_TO_CUT = "24.0.23"
 ALL_STACKS = [
     "HTCondorAnnex-ConfigurationBucket",
     "HTCondorAnnex-LambdaFunctions",
@@ -74,9 +74,9 @@ def tarballs(standin_files: StandinFiles) -> TarballServer:
         server.files[f"/crashing{name}"] = build_release(
             version, PLATFORM_OF_THIS_MACHINE, standin_files, master_crashes=True
         )
-    name = f"/condor-24.0.24-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
+    name = f"/condor-24.0.23-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
     server.files[f"/unmatched{name}"] = build_release(
-        "24.0.24", PLATFORM_OF_THIS_MACHINE, standin_files, never_matches=True
+        "24.0.23", PLATFORM_OF_THIS_MACHINE, standin_files, never_matches=True
     )
     big = f"/condor-{VERSION_TO_CUT}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
     server.files[f"/big{big}"] = build_release(VERSION_TO_CUT, PLATFORM_OF_THIS_MACHINE, standin_files, padding=8 << 20)

@@ -18,7 +18,7 @@ from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT
 from tests.e2e.machine import LatePort, Machine, Stall, TarballServer, master_running, snapshot
 from tests.e2e.replay import StepFailedError, destroy, program_for, up
 
-VERSION = "24.0.24"
+VERSION = "24.0.23"
 TARBALL = f"/condor-{VERSION}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"
 
 

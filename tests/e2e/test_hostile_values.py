@@ -15,7 +15,7 @@ from tests.e2e.machine import Machine, TarballServer, read_config, snapshot
 from tests.e2e.release import stored_password
 from tests.e2e.replay import destroy, program_for, up
 
-VERSION = "24.0.24"
+VERSION = "24.0.23"
 HOSTILE_PASSWORD = (
     """'"; touch ~/pwned-quote; $(touch ~/pwned-subst) `touch ~/pwned-tick` ${HOME} \\ """
     "ALLOW_WRITE = * # @=$(ALLOW_DAEMON) -p not-the-password"

@@ -34,7 +34,7 @@ def fails_and_leaves_nothing(
 ) -> str:
     """An up that fails at `step`, then a destroy that leaves the home as it was; what the step said."""
     before = snapshot(home)
-    program, _ = program_for(machine, tarballs, "24.0.24", prefix=prefix, **config)
+    program, _ = program_for(machine, tarballs, "24.0.23", prefix=prefix, **config)
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == step, failed.value
@@ -47,7 +47,7 @@ def fails_and_leaves_nothing(
 def succeeds_and_leaves_nothing(machine: Machine, tarballs: TarballServer, home: Path, **config: str) -> dict:
     """The fixed config: up completes, destroy leaves the home as it was; each step's result."""
     before = snapshot(home)
-    program, _ = program_for(machine, tarballs, "24.0.24", **config)
+    program, _ = program_for(machine, tarballs, "24.0.23", **config)
     results = up(machine, program)
     assert master_running(machine)
     destroy(machine, program)
@@ -178,7 +178,7 @@ def test_up_rerun_and_destroy(
     assert not lock_dirs(), "the LOCK directory outlived destroy"
 
 
-@pytest.mark.parametrize("version", ["24.0.24", "8.7.3"])
+@pytest.mark.parametrize("version", ["24.0.23", "8.7.3"])
 def test_a_condor_dir_and_empty_user_config_the_user_had_come_back_byte_for_byte(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
 ):
@@ -196,7 +196,7 @@ def test_a_condor_dir_and_empty_user_config_the_user_had_come_back_byte_for_byte
 def test_users_own_lines_survive(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     condor_dir = users_condor_dir(machine, fresh_home, 0o755, {"user_config": b"# mine\nMY_KNOB = 1\n"})
     before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.24")
+    program, _ = program_for(machine, tarballs, "24.0.23")
     up(machine, program)
     text = (condor_dir / "user_config").read_text()
     assert text.startswith("# mine\nMY_KNOB = 1\n") and "# BEGIN condor-annex" in text
@@ -208,14 +208,14 @@ def test_htcondors_own_files_the_user_had_are_kept(machine: Machine, tarballs: T
     """known_hosts from the user's own condor_q: HTCondor's tools add to it as our steps run them, and
     destroy keeps it (only the files that appeared during our steps go)."""
     condor_dir = users_condor_dir(machine, fresh_home, 0o755, {"known_hosts": b"submit FS unknown\n"})
-    program, _ = program_for(machine, tarballs, "24.0.24")
+    program, _ = program_for(machine, tarballs, "24.0.23")
     up(machine, program)
     destroy(machine, program)
     assert sorted(path.name for path in condor_dir.iterdir()) == ["known_hosts"]
     assert (condor_dir / "known_hosts").read_text().startswith("submit FS unknown\n")
 
 
-@pytest.mark.parametrize("version", ["25.0.13", "24.0.24"])
+@pytest.mark.parametrize("version", ["25.0.13", "24.0.23"])
 def test_new_pool_password_restarts_onto_fresh_daemons(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
 ):
@@ -242,7 +242,7 @@ def test_check_setup_failure_fails_up_with_its_own_words(
     machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
 ):
     write_aws_state(standin_files, stacks=ALL_STACKS[:3])
-    program, _ = program_for(machine, tarballs, "24.0.24")
+    program, _ = program_for(machine, tarballs, "24.0.23")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "annex-client-check-setup-us-east-1"
@@ -253,7 +253,7 @@ def test_check_setup_failure_fails_up_with_its_own_words(
 def test_a_new_access_key_is_waited_for(
     machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
 ):
-    program, _ = program_for(machine, tarballs, "24.0.24")
+    program, _ = program_for(machine, tarballs, "24.0.23")
     up(machine, program, stop_before="annex-client-check-setup-us-east-1")
     write_aws_state(standin_files, key_known_from=time.time() + 6)
     result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
@@ -265,9 +265,9 @@ def test_a_new_access_key_is_waited_for(
 
 def test_a_broken_pool_password_fails_check_setup(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     """The daemons run on one password; the file now holds another, so annex instances could not join."""
-    program, _ = program_for(machine, tarballs, "24.0.24")
+    program, _ = program_for(machine, tarballs, "24.0.23")
     up(machine, program)
-    password_file = fresh_home / "condor-24.0.24" / "local" / "condor_pool_password"
+    password_file = fresh_home / "condor-24.0.23" / "local" / "condor_pool_password"
     password_file.write_bytes(b"\x00" + password_file.read_bytes()[1:])
     result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
     assert result.status != 0
@@ -280,7 +280,7 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
         machine, tarballs, fresh_home, "personal-condor-install", condorTarballSha256="0" * 64
     )
     assert "checksum mismatch" in said and "condorTarballSha256" in said
-    good = tarballs.sha256(tarballs.files[f"/condor-24.0.24-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"])
+    good = tarballs.sha256(tarballs.files[f"/condor-24.0.23-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"])
     results = succeeds_and_leaves_nothing(machine, tarballs, fresh_home, condorTarballSha256=good)
     assert f"sha256 verified: {good}" in results["personal-condor-install"].stderr
 
@@ -301,13 +301,13 @@ def test_daemon_that_will_not_start_fails_with_its_own_words(
 
 def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.24", prefix="/unmatched")
+    program, _ = program_for(machine, tarballs, "24.0.23", prefix="/unmatched")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "personal-condor-start"
     said = failed.value.result.stderr
     assert "did not complete within 60s" in said and "No resources matched" in said, said
-    queue = machine.run(f". {fresh_home}/condor-24.0.24/condor.sh && condor_q")
+    queue = machine.run(f". {fresh_home}/condor-24.0.23/condor.sh && condor_q")
     assert "Total for query: 0 jobs" in queue.stdout, "the test job was left in the queue"
     destroy(machine, program)
     assert snapshot(fresh_home) == before
@@ -315,7 +315,7 @@ def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarb
 
 def test_the_local_path_refuses_root(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     """`pulumi up` run as root on the submit machine: the first step stops before it writes anything."""
-    program, _ = program_for(machine, tarballs, "24.0.24", local=True)
+    program, _ = program_for(machine, tarballs, "24.0.23", local=True)
     first = steps(program)[0]
     as_root = subprocess.run(["/bin/sh", "-c", first.inputs["create"]], capture_output=True, text=True, check=False)
     assert as_root.returncode != 0 and "runs as root" in as_root.stderr
@@ -327,7 +327,7 @@ def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarbal
         machine, fresh_home, 0o700, {"HTCondorAnnex-KeyPair.us-east-1.pem": b"the user's own key from -setup\n"}
     )
     before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.24")
+    program, _ = program_for(machine, tarballs, "24.0.23")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
     assert failed.value.step == "annex-key-pair-us-east-1-make" and "move it away" in failed.value.result.stderr

@@ -104,6 +104,25 @@ def test_quick_start_passes_the_clis_config_validation(project: Path, cli_env: d
     assert "no language plugin 'pulumi-language-python'" in said, said
 
 
+def test_the_quick_start_on_the_machine_itself_passes_the_clis_config_validation(
+    project: Path, cli_env: dict[str, str]
+):
+    """The README's way for the submit machine itself: host localhost, no sshUser, no SSH key."""
+    quick_start(project, cli_env)
+    for args in [
+        ("config", "set", "host", "localhost"),
+        ("config", "rm", "sshUser"),
+        ("config", "rm", "sshPrivateKey"),
+        ("config", "set", "--path", "condorIngressCidrs[0]", "203.0.113.7/32"),
+    ]:
+        result = pulumi(project, cli_env, *args)
+        assert result.returncode == 0, f"pulumi {' '.join(args)}: {result.stdout}{result.stderr}"
+    up = pulumi(project, cli_env, "up", "--yes")
+    said = up.stdout + up.stderr
+    assert not any(words in said for words in CONFIG_REFUSED), f"the CLI refused the local quick start: {said}"
+    assert "no language plugin 'pulumi-language-python'" in said, said
+
+
 def test_a_missing_required_key_is_still_refused_by_the_cli(project: Path, cli_env: dict[str, str]):
     """The control: the same CLI does refuse a config that lacks a required key."""
     quick_start(project, cli_env)
