@@ -1,23 +1,25 @@
 """The annex user's policy, enforced by moto's IAM evaluator against real boto3 calls.
 
 The policy documents are the ones the program registers under mocks (the user's inline policy and
-each region's managed policy, attached to the user), with moto's ids substituted for the mocks' ids. The deployer (moto's root credentials) builds what a `pulumi up` would have built;
-then, with IAM enforcement on and only the annex user's access key, every call condor_annex makes
-must succeed and every call outside its job must be denied.
+each region's managed policy, attached to the user), with moto's ids substituted for the mocks' ids.
+The deployer (moto's root credentials) builds what a `pulumi up` would have built; then, with IAM
+enforcement on and only the annex user's access key, every call condor_annex makes must succeed and
+every call outside its job must be denied.
 
 What moto does not do, and what this module does about it:
 
-- For services other than S3, moto authorizes every call against the resource `*`, so a
-  resource-scoped Allow would never match. `_resources_of` supplies, through moto's own hook, the
-  resource ARNs that AWS's Service Authorization Reference lists for each call; moto's evaluator
-  still makes every decision.
+- For services other than S3, moto authorizes every call against the resource `*`, so a resource-
+  scoped Allow would never match. `_resources_of` supplies, through moto's own hook, the resource
+  ARNs that AWS's Service Authorization Reference lists for each call; moto's evaluator still makes
+  every decision.
 - moto authorizes Lambda's Invoke as `lambda:Invoke`; IAM calls it `lambda:InvokeFunction`, and so
   does the policy, so the IAM name is what moto is asked about.
-- moto signs a bodiless request (Lambda GetFunction) over its parsed headers, not the empty body,
-  so it rejects a correct signature; `signed_payload` makes it sign what botocore signed.
+- moto signs a bodiless request (Lambda GetFunction) over its parsed headers, not the empty body, so
+  it rejects a correct signature; `signed_payload` makes it sign what botocore signed.
 - moto passes no request context to identity policies, so it cannot evaluate a Condition: it treats
   the `aws:RequestedRegion` conditions on each region's ReportAnnexStatus and the
-  `iam:PassedToService` conditions on the PassRole statements as met. Those statements are covered by assertions on the document.
+  `iam:PassedToService` conditions on the PassRole statements as met. Those statements are covered
+  by assertions on the document.
 - moto does not make RunInstances check `iam:PassRole`; that check is asked of moto's evaluator
   directly, as AWS asks it while launching.
 """
