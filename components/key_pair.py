@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pulumi
@@ -9,6 +10,19 @@ import pulumi_aws as aws
 
 from components.contract import KEY_PAIR_NAME
 from components.machine import Machine, Step, machine_step
+
+# The one line `ssh-keygen -y` prints for the RSA key the step makes.
+PUBLIC_KEY_LINE = re.compile(r"^ssh-rsa [A-Za-z0-9+/]+={0,2}(?: [^\n]*)?$", re.M)
+
+
+def public_key_line(stdout: str) -> str:
+    """The public key in what the key pair step printed: the session's stdout also carries whatever
+    the user's shell startup files print on a non-interactive SSH session (a bashrc's banner), which
+    ImportKeyPair would refuse."""
+    found = PUBLIC_KEY_LINE.findall(stdout)
+    if not found:
+        raise ValueError(f"the key pair step printed no ssh-rsa public key; it printed: {stdout[:500]!r}")
+    return found[-1]
 
 
 @dataclass
@@ -43,7 +57,7 @@ class KeyPair(pulumi.ComponentResource):
         key_pair = aws.ec2.KeyPair(
             name,
             key_name=KEY_PAIR_NAME,
-            public_key=make.stdout,
+            public_key=make.stdout.apply(public_key_line),
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -7,6 +7,7 @@ secret tests would pass for the wrong reason.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import runpy
@@ -210,6 +211,10 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         # A command's stdout is new whenever what it ran with is new, as on a real re-run.
         ran_with = json.dumps([inputs.get("create"), inputs.get("stdin")], sort_keys=True)
         outputs = {"stdout": f"ran {hashlib.sha256(ran_with.encode()).hexdigest()[:12]}", "stderr": ""}
+        if "KEY_PAIR_FILE=" in str(inputs.get("create")):
+            # A login banner from the user's shell startup files, then what ssh-keygen -y prints.
+            key = base64.b64encode(f"ssh-rsa {name}".encode()).decode()
+            outputs["stdout"] = f"Welcome to the lab machine\nssh-rsa {key}\n"
     return outputs
 
 

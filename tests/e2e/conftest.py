@@ -89,10 +89,15 @@ def write_aws_state(
     stacks: list[str] = ALL_STACKS,
     key_known_from: float = 0,
     regions: tuple[str, ...] = ("us-east-1",),
+    policy_known_from: float = 0,
 ) -> None:
-    """What the stand-in's -check-setup finds in AWS: these stacks in each of these regions, and the
-    key known from then on."""
-    state = {"stacks": {region: stacks for region in regions}, "key_known_from": key_known_from}
+    """What the stand-in's -check-setup finds in AWS: these stacks in each of these regions, the key
+    known from then on, and its policy in force from then on."""
+    state = {
+        "stacks": {region: stacks for region in regions},
+        "key_known_from": key_known_from,
+        "policy_known_from": policy_known_from,
+    }
     files.aws_state.write_text(json.dumps(state))
     files.aws_state.chmod(0o644)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from components.contract import CondorRelease
+from components.key_pair import public_key_line
 from components.personal_condor import condor_config_text
 from tests.e2e.conftest import ALL_STACKS, PLATFORM_OF_THIS_MACHINE, VERSIONS, write_aws_state
 from tests.e2e.machine import (
@@ -145,7 +146,7 @@ def test_up_rerun_and_destroy(
     assert (condor_dir / pem).read_text().startswith("-----BEGIN RSA PRIVATE KEY-----\n")
     public_key = subprocess.run(["ssh-keygen", "-y", "-f", condor_dir / pem], capture_output=True, text=True)
     made = results["annex-key-pair-us-east-1-make"].stdout
-    assert made == public_key.stdout, "EC2 must import this key's public half"
+    assert public_key_line(made) + "\n" == public_key.stdout, "EC2 must import this key's public half"
     assert public_key.stdout.startswith("ssh-rsa ") and "PRIVATE" not in made
     user_config = (condor_dir / "user_config").read_text()
     assert user_config.count("# BEGIN condor-annex") == 1
@@ -263,6 +264,20 @@ def test_a_new_access_key_is_waited_for(
     destroy(machine, program)
 
 
+def test_a_policy_iam_has_not_spread_yet_is_waited_for(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
+):
+    """Right after the annex user's policy is attached, IAM may still answer AccessDenied."""
+    program, _ = program_for(machine, tarballs, "24.0.23")
+    up(machine, program, stop_before="annex-client-check-setup-us-east-1")
+    write_aws_state(standin_files, policy_known_from=time.time() + 6)
+    result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
+    assert result.status == 0, result.stderr
+    assert "IAM has not spread the annex user's policy yet" in result.stderr
+    assert "Your setup looks OK" in result.stderr
+    destroy(machine, program)
+
+
 def test_a_broken_pool_password_fails_check_setup(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     """The daemons run on one password; the file now holds another, so annex instances could not join."""
     program, _ = program_for(machine, tarballs, "24.0.23")
@@ -320,6 +335,23 @@ def test_the_local_path_refuses_root(machine: Machine, tarballs: TarballServer, 
     as_root = subprocess.run(["/bin/sh", "-c", first.inputs["create"]], capture_output=True, text=True, check=False)
     assert as_root.returncode != 0 and "runs as root" in as_root.stderr
     assert not Path("/root/.condor/.condor-annex-before").exists()
+
+
+def test_what_the_users_bashrc_prints_stays_out_of_the_imported_key(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path
+):
+    """bash sources ~/.bashrc for a command sshd runs, so a banner there lands on the step's stdout."""
+    bashrc = fresh_home / ".bashrc"
+    bashrc.write_text("echo 'Welcome to the lab machine; quota: 2 GB'\n" + bashrc.read_text())
+    program, _ = program_for(machine, tarballs, "24.0.23")
+    result = run_step(machine, step_named(program, "condor-dir"))
+    result = run_step(machine, step_named(program, "annex-key-pair-us-east-1-make"))
+    assert result.status == 0, result.stderr
+    assert result.stdout.startswith("Welcome to the lab machine"), "the banner must reach stdout for this test"
+    pem = fresh_home / ".condor" / "HTCondorAnnex-KeyPair.us-east-1.pem"
+    public_key = subprocess.run(["ssh-keygen", "-y", "-f", pem], capture_output=True, text=True, check=True)
+    assert public_key_line(result.stdout) + "\n" == public_key.stdout
+    destroy(machine, program)
 
 
 def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarballs: TarballServer, fresh_home: Path):

@@ -78,11 +78,13 @@ at that tag, for what no build here can show):
   real one block-buffers stdout, so through a pipe its stderr lines come first; ours interleave.
 
 Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
-(AWS_STATE: which stacks exist in which region, and from when the access key is known); the words for an unknown
-key quote AWS's error code and message as `CheckForStack.cpp` formats a failed call, but no real
-AWS answer was seen here. Its daemons listen on 127.0.0.1 only, whatever NETWORK_INTERFACE says,
-because tests here must not send traffic beyond loopback, and they speak a line protocol of
-their own, not CEDAR.
+(AWS_STATE: which stacks exist in which region, from when the access key is known and from when its
+policy is); the words for an unknown key, and for a known key whose policy IAM has not spread yet
+(AccessDenied, "... is not authorized to perform: cloudformation:DescribeStacks ...", the wording of
+AWS's documented AccessDenied message), quote AWS's error code and message as `CheckForStack.cpp`
+formats a failed call, but no real AWS answer was seen here. Its daemons listen on 127.0.0.1 only,
+whatever NETWORK_INTERFACE says, because tests here must not send traffic beyond loopback, and they
+speak a line protocol of their own, not CEDAR.
 """
 
 from __future__ import annotations
@@ -649,6 +651,16 @@ def check_stacks(access_key_file: str, region: str) -> None:
                 " FAILED to check status of stack: 'E_HTTP_RESPONSE_NOT_200 (403)' (1): '<ErrorResponse><Error>"
                 "<Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in "
                 "the request is invalid.</Message></Error></ErrorResponse>'.",
+                file=sys.stderr,
+            )
+            return
+        if time.time() < state.get("policy_known_from", 0):
+            print(
+                " FAILED to check status of stack: 'E_HTTP_RESPONSE_NOT_200 (403)' (1): '<ErrorResponse><Error>"
+                "<Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/annex "
+                "is not authorized to perform: cloudformation:DescribeStacks on resource: "
+                f"arn:aws:cloudformation:{region}:123456789012:stack/{name}/* because no identity-based policy "
+                "allows the cloudformation:DescribeStacks action</Message></Error></ErrorResponse>'.",
                 file=sys.stderr,
             )
             return
