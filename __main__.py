@@ -5,12 +5,14 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.account import Owner, default_vpcs
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, user_config_knobs
 from components.annex_user import AnnexUser, AnnexUserArgs
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.key_pair import KeyPair, KeyPairArgs
 from components.machine import LocalMachine, SshMachine
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
+from components.preflight import Preflight, PreflightArgs
 from components.region import AnnexRegion, AnnexRegionArgs
 from components.settings import read_settings
 
@@ -18,11 +20,35 @@ settings = read_settings()
 tags = {"managed-by": "pulumi", "pulumi-project": pulumi.get_project(), "pulumi-stack": pulumi.get_stack()}
 first_region = settings.regions[0]
 
+machine = (
+    LocalMachine()
+    if settings.runs_locally
+    else SshMachine(
+        host=settings.host,
+        user=settings.ssh_user,
+        port=settings.ssh_port,
+        private_key=settings.ssh_private_key,
+        host_key=settings.ssh_host_key,
+    )
+)
+# Before anything is made, here or on AWS: a machine that cannot take the install stops the up.
+preflight = Preflight(
+    "preflight", PreflightArgs(machine=machine, release=settings.release, tarball_url=settings.tarball_url)
+)
+
 # AWS side, per region: the five components -setup creates and the four marker stacks that make the
-# user's own -check-setup pass, each region through its own provider.
+# user's own -check-setup pass, each region through its own provider, which waits for the preflight.
 providers = {
-    region: aws.Provider(f"aws-{region}", region=region, profile=settings.aws_profile) for region in settings.regions
+    region: aws.Provider(
+        f"aws-{region}",
+        region=region,
+        profile=settings.aws_profile,
+        opts=pulumi.ResourceOptions(depends_on=[preflight.ready]),
+    )
+    for region in settings.regions
 }
+# Names another setup holds, and regions without a default VPC, stop the up before any AWS resource.
+vpcs = default_vpcs(providers, Owner(project=pulumi.get_project(), stack=pulumi.get_stack()))
 first_provider = pulumi.InvokeOutputOptions(provider=providers[first_region])
 account_id = aws.get_caller_identity_output(opts=first_provider).account_id
 regions = {
@@ -31,6 +57,7 @@ regions = {
         AnnexRegionArgs(
             region=region,
             account_id=account_id,
+            vpc_id=vpcs[region],
             collector_port=settings.collector_port,
             ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
             condor_ingress_cidrs=settings.condor_ingress_cidrs,
@@ -50,18 +77,7 @@ annex_user = AnnexUser(
 )
 
 # Linux side: the personal condor waits for nothing on AWS; the client half waits for its values.
-machine = (
-    LocalMachine()
-    if settings.runs_locally
-    else SshMachine(
-        host=settings.host,
-        user=settings.ssh_user,
-        port=settings.ssh_port,
-        private_key=settings.ssh_private_key,
-        host_key=settings.ssh_host_key,
-    )
-)
-condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine))
+condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine, preflight=preflight.ready))
 key_pairs = {
     region: KeyPair(
         f"annex-key-pair-{region}",
@@ -117,7 +133,10 @@ client = AnnexClient(
         secret_access_key=annex_user.secret_access_key,
         condor_dir=condor_dir.ready,
         condor_ready=condor.ready,
-        aws_ready={region: [annex.ready, key_pairs[region].ready] for region, annex in regions.items()},
+        aws_ready={
+            region: [annex.ready, key_pairs[region].ready, annex_user.attachments[region]]
+            for region, annex in regions.items()
+        },
     ),
 )
 

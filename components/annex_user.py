@@ -126,6 +126,8 @@ class AnnexUser(pulumi.ComponentResource):
     """An IAM user allowed exactly what condor_annex calls, region by region, with one access key."""
 
     user_name: pulumi.Output[str]
+    # Each region's policy attachment, by region: what that region's check must wait for.
+    attachments: dict[str, pulumi.Resource]
     access_key_id: pulumi.Output[str]
     secret_access_key: pulumi.Output[str]
 
@@ -141,7 +143,8 @@ class AnnexUser(pulumi.ComponentResource):
         inline = aws.iam.UserPolicy(
             f"{name}-policy", user=user.name, policy=document(*account_statements(args.account_id)), opts=child
         )
-        attachments: list[pulumi.Resource] = [inline]
+        policies: list[pulumi.Resource] = [inline]
+        self.attachments = {}
         for region in args.regions:
             region_policy = aws.iam.Policy(
                 f"{name}-{region.region}",
@@ -150,16 +153,17 @@ class AnnexUser(pulumi.ComponentResource):
                 tags=args.tags,
                 opts=child,
             )
-            attachments.append(
-                aws.iam.UserPolicyAttachment(
-                    f"{name}-{region.region}-attachment", user=user.name, policy_arn=region_policy.arn, opts=child
-                )
+            policies.append(region_policy)
+            self.attachments[region.region] = aws.iam.UserPolicyAttachment(
+                f"{name}-{region.region}-attachment", user=user.name, policy_arn=region_policy.arn, opts=child
             )
-        # The key is created after the policies so that it never exists with no permissions known.
+        # The key is made once its permissions are written; each region's check also waits for its
+        # attachment. Waiting for the attachments here would add a fourth AWS create in a row
+        # before the key files.
         access_key = aws.iam.AccessKey(
             f"{name}-key",
             user=user.name,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, additional_secret_outputs=["secret"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=policies, additional_secret_outputs=["secret"]),
         )
 
         self.user_name = user.name

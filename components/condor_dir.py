@@ -12,6 +12,8 @@ from components.machine import Machine, Step, machine_step
 @dataclass
 class CondorDirArgs:
     machine: Machine
+    # The machine's preflight: nothing is made here before it passes.
+    preflight: pulumi.Resource
 
 
 class CondorDir(pulumi.ComponentResource):
@@ -21,5 +23,7 @@ class CondorDir(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CondorDirArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:CondorDir", name, None, opts)
-        self.ready = machine_step(args.machine, Step(name=name, script="condor_dir.sh", values={}), parent=self)
+        self.ready = machine_step(
+            args.machine, Step(name=name, script="condor_dir.sh", values={}, depends_on=[args.preflight]), parent=self
+        )
         self.register_outputs({})

@@ -16,6 +16,7 @@ BUCKET_STACK = "HTCondorAnnex-ConfigurationBucket"
 LAMBDA_STACK = "HTCondorAnnex-LambdaFunctions"
 INSTANCE_PROFILE_STACK = "HTCondorAnnex-InstanceProfile"
 SECURITY_GROUP_STACK = "HTCondorAnnex-SecurityGroup"
+STACK_NAMES = (BUCKET_STACK, LAMBDA_STACK, INSTANCE_PROFILE_STACK, SECURITY_GROUP_STACK)
 
 # The annex image's boot script finds its bucket by matching this against its role's policies.
 BOOT_SCRIPT_BUCKET_REGEX = r"^arn:aws:s3:::[^/]*/config-\*\.tar\.gz"
@@ -176,6 +177,10 @@ class CondorRelease:
     def uses_make_personal_from_tarball(self) -> bool:
         """9.0 replaced `condor_install --make-personal-condor` with this script."""
         return self.parts >= (9, 0, 0)
+
+    @property
+    def installer(self) -> str:
+        return "make-personal-from-tarball" if self.uses_make_personal_from_tarball else "condor_install"
 
     @property
     def region_prefixed_knobs(self) -> bool:

@@ -78,7 +78,6 @@ class PersonalCondor(pulumi.ComponentResource):
     def __init__(self, name: str, args: PersonalCondorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:PersonalCondor", name, None, opts)
         release = args.release
-        installer = "make-personal-from-tarball" if release.uses_make_personal_from_tarball else "condor_install"
         install_values = {"INSTALL_DIR": args.install_dir, "STOP_TIMEOUT": str(STOP_TIMEOUT_SECONDS)}
 
         install = machine_step(
@@ -91,7 +90,7 @@ class PersonalCondor(pulumi.ComponentResource):
                     "CONDOR_VERSION": release.version,
                     "TARBALL_URL": args.tarball_url,
                     "TARBALL_SHA256": args.tarball_sha256 or "",
-                    "INSTALLER": installer,
+                    "INSTALLER": release.installer,
                 },
                 depends_on=[args.condor_dir],
                 location=[args.install_dir],

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 
 from components.bucket import ConfigurationBucket, ConfigurationBucketArgs
 from components.check_setup import CheckSetupStacks, CheckSetupStacksArgs
@@ -18,6 +17,8 @@ from components.security_group import SecurityGroup, SecurityGroupArgs
 class AnnexRegionArgs:
     region: str
     account_id: pulumi.Input[str]
+    # The region's default VPC, where condor_annex launches annex instances.
+    vpc_id: str
     collector_port: int
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
@@ -75,7 +76,7 @@ class AnnexRegion(pulumi.ComponentResource):
         group = SecurityGroup(
             f"{name}-sg",
             SecurityGroupArgs(
-                vpc_id=aws.ec2.get_vpc_output(default=True, opts=pulumi.InvokeOutputOptions(parent=self)).id,
+                vpc_id=args.vpc_id,
                 collector_port=args.collector_port,
                 ssh_ingress_cidrs=args.ssh_ingress_cidrs,
                 condor_ingress_cidrs=args.condor_ingress_cidrs,

@@ -70,6 +70,8 @@ class Registration:
     region: str = ""
     # Its aliases as URNs, when the SDK was made to resolve them (`run_program(resolve_aliases=True)`).
     aliases: list[str] = field(default_factory=list)
+    # The URN of its explicit provider: the engine creates it only once the provider is there.
+    provider: str = ""
 
 
 @dataclass
@@ -132,7 +134,8 @@ class Program:
 
         def chain(current: Registration) -> list[Registration]:
             if current.urn not in memo:
-                waits_for = {leaf.urn: leaf for dep in current.dependencies for leaf in self.resources_under(dep)}
+                dependencies = [*current.dependencies, *([current.provider] if current.provider else [])]
+                waits_for = {leaf.urn: leaf for dep in dependencies for leaf in self.resources_under(dep)}
                 memo[current.urn] = [*max((chain(dep) for dep in waits_for.values()), key=len, default=[]), current]
             return memo[current.urn]
 
@@ -218,11 +221,24 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
     return outputs
 
 
+@dataclass
+class RegionHolds:
+    """What one region of the account holds before the up: fixed-name resources by name, with their
+    tags, and whether it has a default VPC."""
+
+    functions: dict[str, dict[str, str]] = field(default_factory=dict)
+    log_groups: dict[str, dict[str, str]] = field(default_factory=dict)
+    key_pairs: dict[str, dict[str, str]] = field(default_factory=dict)
+    stacks: dict[str, dict[str, str]] = field(default_factory=dict)
+    default_vpc: bool = True
+
+
 class _Mocks(pulumi_mocks.Mocks):
     """Answers each resource and call in the region of the provider that makes it, as AWS would."""
 
-    def __init__(self, default_region: str) -> None:
+    def __init__(self, default_region: str, account: dict[str, RegionHolds]) -> None:
         self.default_region = default_region
+        self.account = account
         self.provider_regions: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -244,15 +260,35 @@ class _Mocks(pulumi_mocks.Mocks):
         self.calls.append((args.token, region))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "userId": "AIDA"}, []
-        if args.token == "aws:ec2/getVpc:getVpc":
-            vpc = default_vpc_id(region or self.default_region)
-            return {"id": vpc, "default": True, "cidrBlock": "172.31.0.0/16"}, []
+        holds = self.account.get(region or self.default_region, RegionHolds())
+        missing = ("name", "couldn't find resource")
+        if args.token == "aws:ec2/getVpcs:getVpcs":
+            assert args.args["filters"] == [{"name": "is-default", "values": ["true"]}], args.args
+            return {"ids": [default_vpc_id(region or self.default_region)] if holds.default_vpc else []}, []
+        if args.token == "aws:lambda/getFunctions:getFunctions":
+            return {"functionNames": sorted(holds.functions), "functionArns": []}, []
+        if args.token == "aws:lambda/getFunction:getFunction":
+            return {"tags": holds.functions[args.args["functionName"]]}, []
+        if args.token == "aws:cloudwatch/getLogGroups:getLogGroups":
+            prefix = args.args["logGroupNamePrefix"]
+            return {"logGroupNames": sorted(name for name in holds.log_groups if name.startswith(prefix))}, []
+        if args.token == "aws:cloudwatch/getLogGroup:getLogGroup":
+            return {"tags": holds.log_groups[args.args["name"]]}, []
+        # The single-resource data sources fail when the resource is missing, as the provider's do.
+        for token, kind, key in (
+            ("aws:ec2/getKeyPair:getKeyPair", holds.key_pairs, "keyName"),
+            ("aws:cloudformation/getStack:getStack", holds.stacks, "name"),
+        ):
+            if args.token == token:
+                if args.args[key] not in kind:
+                    return {}, [missing]
+                return {"tags": kind[args.args[key]]}, []
         raise AssertionError(f"the program called {args.token}, which the mocks do not know")
 
 
 class _Monitor(pulumi_mocks.MockMonitor):
-    def __init__(self, program: Program, region: str, resolve_aliases: bool) -> None:
-        super().__init__(_Mocks(region))
+    def __init__(self, program: Program, region: str, resolve_aliases: bool, account: dict[str, RegionHolds]) -> None:
+        super().__init__(_Mocks(region, account))
         self.program = program
         self.resolve_aliases = resolve_aliases
 
@@ -291,6 +327,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 urn=urn,
                 region=self.mocks.region_of(request.provider) if request.type.startswith("aws:") else "",
                 aliases=list(request.aliasURNs),
+                provider=request.provider.split("::")[0] if request.provider else "",
             )
         )
         return type(response)(urn=urn, id=response.id, object=obj)
@@ -315,15 +352,17 @@ def run_program(
     source: Path = PROGRAM,
     secret_keys: list[str] = SECRET_KEYS,
     resolve_aliases: bool = False,
+    account: dict[str, RegionHolds] | None = None,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
     Registrations are recorded in `into` when given, so a caller sees them even if the program raises.
+    `account` is what each region holds before the up (by default nothing, and a default VPC).
     """
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
-    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases)
+    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {})
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]

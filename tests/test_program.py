@@ -66,10 +66,10 @@ def test_every_resource_belongs_to_a_component(program: Program):
 
 
 def test_setup_is_bounded_by_its_slowest_branch_not_a_sequence(program: Program):
-    """The machine starts installing at once (after recording ~/.condor); user_config waits for at most
-    three AWS creates in a row."""
+    """The machine starts installing at once (after its preflight and recording ~/.condor); user_config
+    waits for at most three AWS creates in a row."""
     install = program.named("personal-condor-install")
-    assert [link.name for link in program.longest_chain(install)] == ["condor-dir", install.name]
+    assert [link.name for link in program.longest_chain(install)] == ["preflight", "condor-dir", install.name]
     chain = program.longest_chain(program.named("annex-client-user-config"))
     aws_links = [link.name for link in chain if link.type.startswith("aws:")]
     assert len(aws_links) <= 3, f"user_config waits for a chain of AWS creates: {aws_links}"
@@ -92,7 +92,7 @@ def test_arns_name_the_configured_region():
     )
     permission = next(r for r in program.of_type("aws:lambda/permission:Permission"))
     assert permission.inputs["sourceArn"] == "arn:aws:events:eu-west-2:123456789012:rule/*"
-    policy_text = next(r for r in program.of_type("aws:iam/userPolicy:UserPolicy")).inputs["policy"]
+    policy_text = next(r for r in program.of_type("aws:iam/policy:Policy")).inputs["policy"]
     assert "arn:aws:events:eu-west-2:123456789012:rule/*" in policy_text
     assert "arn:aws:cloudformation:eu-west-2:123456789012:stack/HTCondorAnnex-*/*" in policy_text
     assert "us-east-1" not in json.dumps([r.inputs for r in program.registrations], default=str)

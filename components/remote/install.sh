@@ -10,30 +10,6 @@ PARENTS_MARK="$INSTALL_DIR/.condor-annex-parents"
 EXPECTED="$CONDOR_VERSION $TARBALL_URL ${TARBALL_SHA256:-unpinned}"
 STAGING_PREFIX="$(dirname "$INSTALL_DIR")/.condor-annex-download.$(basename "$INSTALL_DIR")"
 
-# The tarball names its platform like x86_64_Ubuntu22 or x86_64_AlmaLinux9 (x86_64_RedHat7 for 8.x).
-detect_platform() {
-  local id version_id major
-  [ -r /etc/os-release ] || die "cannot read /etc/os-release to pick a tarball; set condorTarballUrl"
-  # shellcheck disable=SC1091
-  id=$(. /etc/os-release && printf '%s' "$ID")
-  # shellcheck disable=SC1091
-  version_id=$(. /etc/os-release && printf '%s' "${VERSION_ID:-}")
-  major=${version_id%%.*}
-  case "$id" in
-    ubuntu) printf '%s_Ubuntu%s' "$(uname -m)" "$major" ;;
-    debian) printf '%s_Debian%s' "$(uname -m)" "$major" ;;
-    rhel | centos | rocky | almalinux | ol)
-      if [ "$INSTALLER" = condor_install ]; then
-        printf '%s_RedHat%s' "$(uname -m)" "$major"
-      else
-        printf '%s_AlmaLinux%s' "$(uname -m)" "$major"
-      fi
-      ;;
-    amzn) printf '%s_AmazonLinux%s' "$(uname -m)" "$major" ;;
-    *) die "no HTCondor tarball is published for distribution '$id'; set condorTarballUrl" ;;
-  esac
-}
-
 # Continue a partial target (curl -C -, wget --continue); an absent one is fetched from the start.
 fetch() {
   local url=$1 target=$2 errors=$3
@@ -134,10 +110,7 @@ create() {
   remove_install
 
   local url actual
-  url=$TARBALL_URL
-  if [[ "$url" == *"{platform}"* ]]; then
-    url=${url//\{platform\}/$(detect_platform)}
-  fi
+  url=$(tarball_url)
   make_parents
   local partial
   partial=$(cut_off_download "$url")

@@ -12,7 +12,6 @@ create() {
     die "$PEM was there before us (from condor_annex -setup?); move it away, or it would be replaced"
   fi
   if [ ! -f "$PEM" ]; then
-    command -v ssh-keygen >/dev/null || die "ssh-keygen is not installed on $(hostname) (Debian/Ubuntu: openssh-client)"
     local staged
     staged=$(mktemp -d "$CONDOR_DIR/.key-pair.XXXXXX")
     # RSA in PEM form, as EC2 makes them: the published annex images predate Ed25519 support.

@@ -68,6 +68,39 @@ use_condor() {
   . "$INSTALL_DIR/condor.sh"
 }
 
+# The tarball names its platform like x86_64_Ubuntu22 or x86_64_AlmaLinux9 (x86_64_RedHat7 for 8.x).
+detect_platform() {
+  local id version_id major
+  [ -r /etc/os-release ] || die "cannot read /etc/os-release to pick a tarball; set condorTarballUrl"
+  # shellcheck disable=SC1091
+  id=$(. /etc/os-release && printf '%s' "$ID")
+  # shellcheck disable=SC1091
+  version_id=$(. /etc/os-release && printf '%s' "${VERSION_ID:-}")
+  major=${version_id%%.*}
+  case "$id" in
+    ubuntu) printf '%s_Ubuntu%s' "$(uname -m)" "$major" ;;
+    debian) printf '%s_Debian%s' "$(uname -m)" "$major" ;;
+    rhel | centos | rocky | almalinux | ol)
+      if [ "$INSTALLER" = condor_install ]; then
+        printf '%s_RedHat%s' "$(uname -m)" "$major"
+      else
+        printf '%s_AlmaLinux%s' "$(uname -m)" "$major"
+      fi
+      ;;
+    amzn) printf '%s_AmazonLinux%s' "$(uname -m)" "$major" ;;
+    *) die "no HTCondor tarball is published for distribution '$id'; set condorTarballUrl" ;;
+  esac
+}
+
+# TARBALL_URL with {platform} filled in for this machine.
+tarball_url() {
+  local url=$TARBALL_URL
+  if [[ "$url" == *"{platform}"* ]]; then
+    url=${url//\{platform\}/$(detect_platform)}
+  fi
+  printf '%s' "$url"
+}
+
 master_pid_file() { printf '%s/local/condor_master.pid' "$INSTALL_DIR"; }
 
 master_pid() {

@@ -83,7 +83,9 @@ def test_access_key_waits_for_every_policy_and_secret_is_secret(program: Program
     key = program.named("annex-user-key")
     attachment = program.named("annex-user-us-east-1-attachment")
     assert attachment.inputs["policyArn"] == program.named("annex-user-us-east-1").outputs["arn"]
-    assert {program.named("annex-user-policy").urn, attachment.urn} <= set(key.dependencies)
+    region_policy = program.named("annex-user-us-east-1")
+    assert {program.named("annex-user-policy").urn, region_policy.urn} <= set(key.dependencies)
+    assert attachment.urn in program.named("annex-client-check-setup-us-east-1").dependencies
     assert program.outputs["secretAccessKey"].secret
     assert not program.outputs["accessKeyId"].secret
     assert program.named("annex-user").inputs["forceDestroy"] is True

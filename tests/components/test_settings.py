@@ -288,7 +288,7 @@ def test_localhost_runs_every_step_here_as_a_local_command():
     )
     assert program.of_type("command:remote:Command") == []
     local = program.of_type("command:local:Command")
-    assert len(local) == 9
+    assert len(local) == 10
     for step in local:
         assert "connection" not in step.inputs and step.inputs["addPreviousOutputInEnv"] is False
         assert step.delete_before_replace

@@ -228,6 +228,8 @@ class TarballServer:
 
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    # HEAD requests (the preflight's "is it there?"), apart from the downloads.
+    heads: list[str] = field(default_factory=list)
     ranges: list[str] = field(default_factory=list)
     # The next request for each of these paths stalls half-way (once).
     stalls: dict[str, Stall] = field(default_factory=dict)
@@ -237,6 +239,16 @@ class TarballServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:
+                server.heads.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+
             def do_GET(self) -> None:
                 server.requests.append(self.path)
                 body = server.files.get(self.path)

@@ -300,10 +300,36 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
     assert f"sha256 verified: {good}" in results["personal-condor-install"].stderr
 
 
-def test_missing_tarball_fails_clearly_then_succeeds(machine: Machine, tarballs: TarballServer, fresh_home: Path):
-    said = fails_and_leaves_nothing(machine, tarballs, fresh_home, "personal-condor-install", prefix="/nowhere")
-    assert "download of http://127.0.0.1" in said and "404" in said
+def test_missing_tarball_fails_the_preflight_clearly_then_succeeds(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path
+):
+    """Before any other step here, and before any AWS provider, which waits for the preflight."""
+    said = fails_and_leaves_nothing(machine, tarballs, fresh_home, "preflight", prefix="/nowhere")
+    assert f"no HTCondor 24.0.23 tarball for this machine at http://127.0.0.1:{tarballs.port}/nowhere/" in said
+    assert "404" in said and "condorTarballUrl" in said and PLATFORM_OF_THIS_MACHINE in said
+    assert not any(path.startswith("/nowhere") for path in tarballs.requests), "the preflight downloads nothing"
     succeeds_and_leaves_nothing(machine, tarballs, fresh_home)
+
+
+def test_a_machine_without_the_tools_stops_at_the_preflight(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """A minimal image: no ssh-keygen, no python3 (which 25.0's htcondor tool runs on)."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if tool.name != "ssh-keygen" and not tool.name.startswith("python3"):
+            (bare / tool.name).symlink_to(tool)
+    tmp_path.chmod(0o755)
+    before = snapshot(fresh_home)
+    program, _ = program_for(machine, tarballs, "25.0.13")
+    preflight = step_named(program, "preflight")
+    result = machine.run(f"PATH={bare} {preflight.inputs['create']}", connection=preflight.inputs["connection"])
+    assert result.status != 0
+    missing = result.stderr.split("lacks what the install needs; install it and run pulumi up again: ")[1]
+    assert [entry.split(" (")[0] for entry in missing.strip().split(";")] == ["ssh-keygen", "python3"]
+    assert "ssh-keygen (openssh-client)" in missing and "python3 (python3)" in missing
+    assert snapshot(fresh_home) == before
 
 
 def test_daemon_that_will_not_start_fails_with_its_own_words(
