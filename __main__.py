@@ -104,6 +104,7 @@ condor = PersonalCondor(
         tarball_url=settings.tarball_url,
         tarball_sha256=settings.tarball_sha256,
         collector_port=settings.collector_port,
+        public_name=settings.public_name,
         pool_password=settings.pool_password,
         condor_dir=condor_dir.ready,
     ),

@@ -16,13 +16,25 @@ STOP_TIMEOUT_SECONDS = 60
 JOB_TIMEOUT_SECONDS = 60
 
 
-def condor_config_text(release: CondorRelease, collector_port: int) -> str:
-    """Our HTCondor settings: the public interface, the collector port and how annexes authenticate."""
+def condor_config_text(release: CondorRelease, collector_port: int, public_name: str | None) -> str:
+    """Our HTCondor settings: the public interface, the collector port, the name annex instances
+    call back at, and how annexes authenticate."""
     lines = [
         "# Managed by the condor-annex Pulumi program; `pulumi destroy` removes this file.",
         "# Public interface: annex instances call back to this machine.",
         "NETWORK_INTERFACE = *",
     ]
+    if public_name:
+        # condor_annex (the ANNEX subsystem) copies the collector's address, expanded here, into
+        # every annex instance's configuration (COLLECTOR_HOST; from 24.11 ANNEX_COLLECTOR) and asks
+        # AWS to reach COLLECTOR_HOST (annex.cpp, CheckConnectivity.cpp): it must be the public
+        # name, while the pool's own daemons keep reaching each other at $(FULL_HOSTNAME).
+        lines += [
+            "# Where annex instances reach this machine's collector.",
+            f"ANNEX.COLLECTOR_HOST = {public_name}:{collector_port}",
+        ]
+        if release.hpc_annex:
+            lines.append(f"ANNEX.ANNEX_COLLECTOR = {public_name}:{collector_port}?sock=ap_collector")
     if release.hpc_annex:
         return "\n".join(
             [
@@ -62,6 +74,8 @@ class PersonalCondorArgs:
     tarball_url: str
     tarball_sha256: str | None
     collector_port: int
+    # The name annex instances call this machine back at (None: HTCondor's $(FULL_HOSTNAME)).
+    public_name: str | None
     pool_password: pulumi.Input[str]
     condor_dir: pulumi.Resource
 
@@ -97,7 +111,7 @@ class PersonalCondor(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        config_text = condor_config_text(release, args.collector_port)
+        config_text = condor_config_text(release, args.collector_port, args.public_name)
         configure = machine_step(
             args.machine,
             Step(

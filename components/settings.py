@@ -58,6 +58,7 @@ KNOWN_KEYS = (
     "sshPort",
     "sshPrivateKey",
     "sshHostKey",
+    "publicName",
     "condorVersion",
     "condorTarballUrl",
     "condorTarballSha256",
@@ -127,6 +128,8 @@ class Settings:
     ssh_port: int
     ssh_private_key: pulumi.Output[str] | None
     ssh_host_key: str | None
+    # The name annex instances call this machine back at; None leaves it to HTCondor ($(FULL_HOSTNAME)).
+    public_name: str | None
     release: CondorRelease
     tarball_url: str
     tarball_sha256: str | None
@@ -442,12 +445,23 @@ def read_settings(
             "poolPassword", pool_password, f"at most {MAX_POOL_PASSWORD} bytes (condor_store_cred's limit)", secret=True
         )
 
+    public_name = reader.text(
+        "publicName",
+        HOSTNAME,
+        "the DNS name or IPv4 address annex instances reach this machine at",
+        default=None if runs_locally else host,
+    )
+    if runs_locally and public_name is None:
+        pulumi.log.warn(
+            f"host is {host} and {PROJECT}:publicName is unset: annex instances will call this machine back at "
+            "the name HTCondor finds for it ($(FULL_HOSTNAME)); set publicName if that is not its public name"
+        )
     why_cidrs = (
         f"host is {host}, which is not the address AWS sees, so list this machine's public address as a /32"
-        if runs_locally
-        else "host is a DNS name, so list the Linux machine's public address as a /32"
+        if runs_locally and public_name is None
+        else f"{public_name} is a DNS name, so list the Linux machine's public address as a /32"
     ) + ' (or ["0.0.0.0/0"] to admit everyone, as condor_annex -setup did)'
-    default_ingress = None if runs_locally else _default_ingress(host)
+    default_ingress = _default_ingress(public_name) if public_name else None
     retention_raw = reader.config.get("logRetentionDays")
     retention = 14
     if retention_raw is not None:
@@ -465,6 +479,7 @@ def read_settings(
         ssh_port=reader.port("sshPort", 22, 1),
         ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
         ssh_host_key=None if runs_locally else _host_key(reader),
+        public_name=public_name,
         release=release,
         tarball_url=tarball_url or release.default_tarball_url,
         tarball_sha256=reader.text("condorTarballSha256", SHA256, "64 lower-case hex digits (sha256sum's output)"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,20 +25,24 @@ KNOBS = AnnexKnobs(
 )
 
 
-def parse(config_text: str, names: list[str], home: str) -> dict[str, str | None]:
-    """Read knobs with the htcondor wheel's real parser, in a fresh process (it reads at import)."""
+def parse(config_text: str, names: list[str], home: str, subsystem: str | None = None) -> dict[str, str | None]:
+    """Read knobs with the htcondor wheel's real parser, in a fresh process (it reads at import), as
+    a tool or as the given daemon subsystem (condor_annex is ANNEX)."""
     script = textwrap.dedent(
         """
         import json, sys, htcondor2
-        print(json.dumps({name: htcondor2.param.get(name) for name in sys.argv[1:]}))
+        if sys.argv[1]:
+            htcondor2.set_subsystem(sys.argv[1], htcondor2.SubsystemType.Daemon)
+            htcondor2.reload_config()
+        print(json.dumps({name: htcondor2.param.get(name) for name in sys.argv[2:]}))
         """
     )
     with open(os.path.join(home, "condor_config"), "w") as config:
         config.write(config_text + "\n")
     env = {**os.environ, "CONDOR_CONFIG": os.path.join(home, "condor_config"), "HOME": home}
-    result = subprocess.run([sys.executable, "-c", script, *names], env=env, capture_output=True, text=True, check=True)
-    import json
-
+    result = subprocess.run(
+        [sys.executable, "-c", script, subsystem or "", *names], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout)
 
 

@@ -91,7 +91,7 @@ def test_25_0_line_is_an_hpc_annex_access_point_on_the_opened_port(tmp_path):
     """Read through HTCondor's own parser (the wheel), after make-personal-from-tarball's settings."""
     from tests.components.test_annex_client import parse
 
-    text = condor_config_text(CondorRelease("25.0.13"), 9700)
+    text = condor_config_text(CondorRelease("25.0.13"), 9700, None)
     assert "SEC_DAEMON_AUTHENTICATION_METHODS" not in text and "SEC_PASSWORD_FILE" not in text
     names = ["HPC_ANNEX_ENABLED", "COLLECTOR_HOST", "ANNEX_COLLECTOR", "NETWORK_INTERFACE", "FULL_HOSTNAME"]
     names += ["SEC_PASSWORD_FILE", "SHARED_PORT_PORT"]
@@ -103,10 +103,56 @@ def test_25_0_line_is_an_hpc_annex_access_point_on_the_opened_port(tmp_path):
     assert values["SEC_PASSWORD_FILE"].endswith("/passwords.d/POOL")
 
 
+@pytest.mark.parametrize("version", ["25.0.13", "24.0.23", "8.7.3"])
+def test_annex_instances_call_back_at_the_public_name_and_the_pool_stays_local(tmp_path, version: str):
+    """A cloud VM or a host behind NAT is not called by its own hostname: condor_annex (subsystem
+    ANNEX) copies the collector's address into each instance and hands it to the connectivity check."""
+    from tests.components.test_annex_client import parse
+
+    release = CondorRelease(version)
+    text = condor_config_text(release, 9700, "submit.example.org")
+    config = PERSONAL_25.format(home=tmp_path) + text
+    names = ["COLLECTOR_HOST", "ANNEX_COLLECTOR", "FULL_HOSTNAME"]
+    annex = parse(config, names, str(tmp_path), subsystem="ANNEX")
+    pool = parse(config, names, str(tmp_path))
+    assert annex["COLLECTOR_HOST"] == "submit.example.org:9700"
+    assert pool["COLLECTOR_HOST"] == f"{pool['FULL_HOSTNAME']}:9700"
+    if release.hpc_annex:
+        assert annex["ANNEX_COLLECTOR"] == "submit.example.org:9700?sock=ap_collector"
+        assert pool["ANNEX_COLLECTOR"] == f"{pool['FULL_HOSTNAME']}:9700?sock=ap_collector"
+
+
+def test_the_public_name_is_host_or_publicname_and_local_leaves_it_to_htcondor():
+    def config_of(program) -> str:
+        return program.named("personal-condor-configure").inputs["create"]
+
+    assert "ANNEX.COLLECTOR_HOST = 203.0.113.7:9618" in config_of(run_program())
+    named = run_program(
+        {
+            "condor-annex:publicName": "submit.example.org",
+            "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
+            "condor-annex:sshIngressCidrs": "[]",
+        }
+    )
+    local = {
+        "condor-annex:host": "localhost",
+        "condor-annex:sshUser": None,
+        "condor-annex:sshIngressCidrs": "[]",
+    }
+    unnamed = run_program({**local, "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]'})
+    assert "ANNEX.COLLECTOR_HOST" not in config_of(unnamed)
+    assert any("publicName is unset" in line for line in unnamed.logs)
+    with_name = run_program({**local, "condor-annex:publicName": "198.51.100.4"})
+    assert "ANNEX.COLLECTOR_HOST = 198.51.100.4:9618" in config_of(with_name)
+    ingress = with_name.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert {rule.inputs["cidrIpv4"] for rule in ingress} == {"198.51.100.4/32"}, "the public name's /32"
+    assert "ANNEX.COLLECTOR_HOST = submit.example.org:9618" in config_of(named)
+
+
 def test_the_pool_password_goes_where_each_line_reads_it():
     assert CondorRelease("25.0.13").pool_password_file == "passwords.d/POOL"
     assert CondorRelease("24.0.23").pool_password_file == "condor_pool_password"
-    text = condor_config_text(CondorRelease("24.0.23"), 9618)
+    text = condor_config_text(CondorRelease("24.0.23"), 9618, None)
     assert "SEC_PASSWORD_FILE = $(LOCAL_DIR)/condor_pool_password" in text and "HPC_ANNEX" not in text
 
 

@@ -14,6 +14,7 @@ BAD_CONFIGS = [
     ({f"{P}:host": None}, f"{P}:host is required", "DNS name"),
     ({f"{P}:host": "submit.example.org; rm -rf ~"}, f"{P}:host", "DNS name"),
     ({f"{P}:host": "$(reboot)"}, f"{P}:host", "DNS name"),
+    ({f"{P}:publicName": "submit.example.org:9618"}, f"{P}:publicName", "DNS name or IPv4 address"),
     ({f"{P}:sshUser": None}, f"{P}:sshUser is required", "non-root"),
     ({f"{P}:sshUser": "root"}, f"{P}:sshUser", "non-root"),
     ({f"{P}:sshUser": "alice bob"}, f"{P}:sshUser", "Unix user name"),
@@ -136,6 +137,7 @@ def test_defaults():
 GOOD_VALUES = {
     f"{P}:host": "203.0.113.7",
     f"{P}:sshUser": "annex",
+    f"{P}:publicName": "198.51.100.4",
     f"{P}:sshPort": "22",
     f"{P}:sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW",
     f"{P}:condorVersion": "24.0.23",

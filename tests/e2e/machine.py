@@ -319,10 +319,18 @@ def snapshot(home: Path, skip: set[str] = frozenset()) -> dict[str, tuple[int, s
     return found
 
 
-def read_config(machine: Machine, bindings: str, install_dir: Path, names: list[str]) -> dict[str, str | None]:
-    """Ask the htcondor wheel's real parser as the user, so ~/.condor/user_config is read as well."""
+def read_config(
+    machine: Machine, bindings: str, install_dir: Path, names: list[str], subsystem: str | None = None
+) -> dict[str, str | None]:
+    """Ask the htcondor wheel's real parser as the user, so ~/.condor/user_config is read as well; as
+    a tool, or as a daemon subsystem (condor_annex reads its configuration as ANNEX)."""
+    as_subsystem = (
+        f"htcondor2.set_subsystem({subsystem!r}, htcondor2.SubsystemType.Daemon); htcondor2.reload_config(); "
+        if subsystem
+        else ""
+    )
     script = (
-        f"import json,sys; sys.path.insert(0, {bindings!r}); import htcondor2; "
+        f"import json,sys; sys.path.insert(0, {bindings!r}); import htcondor2; {as_subsystem}"
         "print(json.dumps({n: htcondor2.param.get(n) for n in sys.argv[1:]}))"
     )
     command = shlex.join(["env", f"CONDOR_CONFIG={install_dir}/etc/condor_config", "/usr/bin/python3", "-c", script])

@@ -16,6 +16,7 @@ from components.personal_condor import condor_config_text
 from tests.e2e.conftest import ALL_STACKS, PLATFORM_OF_THIS_MACHINE, VERSIONS, write_aws_state
 from tests.e2e.machine import (
     GROWS_ON_EVERY_RUN,
+    SSH_HOST,
     Machine,
     TarballServer,
     lock_dirs,
@@ -90,7 +91,7 @@ def test_up_rerun_and_destroy(
     assert {step.type for step in steps(program)} == {f"command:{reach.replace('ssh', 'remote')}:Command"}
     sessions = machine.sessions
     results = up(machine, program)
-    assert machine.sessions - sessions == (9 if reach == "ssh" else 0), "one SSH session per step, or none"
+    assert machine.sessions - sessions == (len(steps(program)) if reach == "ssh" else 0), "one session a step, or none"
     assert f"/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz" in tarballs.requests
     assert "not verified" in results["personal-condor-install"].stderr, "an unpinned tarball must be called out"
     release = CondorRelease(version)
@@ -122,6 +123,11 @@ def test_up_rerun_and_destroy(
         ],
     )
     assert values["COLLECTOR_HOST"].endswith(f":{port}")
+    as_annex = read_config(machine, standin_files.bindings, install_dir, ["COLLECTOR_HOST"], subsystem="ANNEX")
+    if reach == "ssh":
+        assert as_annex["COLLECTOR_HOST"] == f"{SSH_HOST}:{port}", "annex instances call back at the host given"
+    else:
+        assert as_annex["COLLECTOR_HOST"] == values["COLLECTOR_HOST"], "no public name given: HTCondor's own"
     assert values["NETWORK_INTERFACE"] == "*"
     assert values["SEC_PASSWORD_FILE"] == f"{install_dir}/local/{release.pool_password_file}"
     if release.hpc_annex:
@@ -153,7 +159,9 @@ def test_up_rerun_and_destroy(
     for name, value in program.outputs["userConfigKnobs"].value.items():
         assert f"\n{name} = {value}\n" in user_config, name
     assert ("ANNEX_DEFAULT_AWS_REGION" in user_config) == release.writes_region_knob
-    assert (install_dir / "local" / release.config_file).read_text() == condor_config_text(release, port) + "\n"
+    public_name = None if reach == "local" else SSH_HOST
+    expected = condor_config_text(release, port, public_name) + "\n"
+    assert (install_dir / "local" / release.config_file).read_text() == expected
     if version == "8.7.3":
         local_config = (install_dir / "local" / "condor_config.local").read_text()
         assert local_config.endswith("include : $(LOCAL_DIR)/condor_annex.config\n# END condor-annex\n")

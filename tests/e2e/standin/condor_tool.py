@@ -677,6 +677,13 @@ def check_stacks(access_key_file: str, region: str) -> None:
 
 
 def condor_annex(args: list[str]) -> None:
+    # It reads its configuration as the ANNEX subsystem, so `ANNEX.<knob>` settings are its alone
+    # (read: V8_7_3, v24.0.23 and v25.0.13 `annex.cpp`, set_mySubSystem("ANNEX", ...)).
+    param()
+    import htcondor2
+
+    htcondor2.set_subsystem("ANNEX", htcondor2.SubsystemType.Daemon)
+    htcondor2.reload_config()
     condor_dir = Path.home() / ".condor"
     condor_dir.mkdir(mode=0o755, exist_ok=True)
     logs = ["AnnexLog", "AnnexAuditLog", "AnnexCommand.state"] + ([] if HPC_ANNEX_LINE else ["known_hosts"])
