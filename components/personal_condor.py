@@ -44,6 +44,12 @@ def condor_config_text(release: CondorRelease, collector_port: int, public_name:
                 f"COLLECTOR_PORT = {collector_port}",
                 "# The access point for annexes: an AP collector and IDTOKENS signed with the pool's key.",
                 "use feature:HPC_ANNEX",
+                # The feature gives the schedd two collectors, the pool's and the AP collector, and
+                # it finds the negotiator by asking one of them at random (daemon_list.cpp); the AP
+                # collector has no negotiator ad, so half the reschedules were lost and a job waited
+                # for the next negotiation cycle, up to a minute (seen on a real 25.0.13).
+                "# The schedd asks the pool's collector first, where the negotiator is.",
+                "SCHEDD.HAD_USE_PRIMARY = true",
             ]
         )
     return "\n".join(

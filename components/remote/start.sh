@@ -79,8 +79,10 @@ run_test_job() {
   cluster=$(sed -n 's/.*submitted to cluster \([0-9][0-9]*\)\..*/\1/p' <<<"$output")
   [ -n "$cluster" ] || { rm -rf "$work"; die "condor_submit said no cluster: $output"; }
   log "submitted test job $cluster.0 (/bin/true); waiting up to ${JOB_TIMEOUT}s for it to complete"
-  condor_reschedule >/dev/null 2>&1 || true
   until status=$(condor_history "$cluster" -limit 1 -af JobStatus 2>/dev/null) && [ "$status" = 4 ]; do
+    # Asked again every 10s: a reschedule the negotiator never got would leave the job for its
+    # next cycle, NEGOTIATOR_INTERVAL (60s) later.
+    if [ $((waited % 10)) -eq 0 ]; then condor_reschedule >/dev/null 2>&1 || true; fi
     if [ "$waited" -ge "$JOB_TIMEOUT" ]; then
       output=$(condor_q -better-analyze "$cluster" 2>&1 || true)
       condor_rm "$cluster" >/dev/null 2>&1 || true

@@ -149,6 +149,21 @@ def test_the_public_name_is_host_or_publicname_and_local_leaves_it_to_htcondor()
     assert "ANNEX.COLLECTOR_HOST = submit.example.org:9618" in config_of(named)
 
 
+def test_the_25_0_schedd_finds_the_negotiator_through_the_pools_collector(tmp_path):
+    """With HPC_ANNEX the schedd has two collectors and asks one at random for the negotiator unless
+    HAD_USE_PRIMARY; the AP collector has none, so on a real 25.0.13 every other reschedule was lost."""
+    from tests.components.test_annex_client import parse
+
+    text = condor_config_text(CondorRelease("25.0.13"), 9700, None)
+    names = ["COLLECTOR_HOST", "HAD_USE_PRIMARY", "FULL_HOSTNAME"]
+    schedd = parse(PERSONAL_25.format(home=tmp_path) + text, names, str(tmp_path), subsystem="SCHEDD")
+    host = schedd["FULL_HOSTNAME"]
+    assert schedd["COLLECTOR_HOST"].split() == [f"{host}:9700", f"{host}:9700?sock=ap_collector"]
+    assert schedd["HAD_USE_PRIMARY"] is True, "the schedd must ask the first, the pool's, collector"
+    tool = parse(PERSONAL_25.format(home=tmp_path) + text, ["HAD_USE_PRIMARY"], str(tmp_path))
+    assert tool["HAD_USE_PRIMARY"] is not True, "only the schedd's lookups change"
+
+
 def test_the_pool_password_goes_where_each_line_reads_it():
     assert CondorRelease("25.0.13").pool_password_file == "passwords.d/POOL"
     assert CondorRelease("24.0.23").pool_password_file == "condor_pool_password"

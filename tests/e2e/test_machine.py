@@ -103,6 +103,8 @@ def test_up_rerun_and_destroy(
     elif version != "8.7.3":
         assert "Checking security configuration... OK." in check_log
     assert "completed in about" in results["personal-condor-start"].stderr, "the guide's test job did not run"
+    master_log = (fresh_home / f"condor-{version}" / "local" / "log" / "MasterLog").read_text()
+    assert "Can't find address for negotiator" not in master_log, "a reschedule was lost"
 
     install_dir = fresh_home / f"condor-{version}"
     region_prefix = "us_east_1." if release.region_prefixed_knobs else ""

@@ -40,7 +40,12 @@ at that tag, for what no build here can show):
   (the wheel's parser gives both). When the daemons start, the collector makes the pool's signing
   key (SEC_PASSWORD_FILE, `passwords.d/POOL`) if there is none, and the AP collector makes `AP`
   beside it, both 0600. With the pool key our step stored, the guide's job ran in ~13 s and a
-  rotation (store + restart) ran the next job on fresh daemons in ~14 s.
+  rotation (store + restart) ran the next job on fresh daemons in ~14 s. The schedd then has two
+  collectors and finds the negotiator through one of them at random unless `HAD_USE_PRIMARY`
+  (read: v25.0.13 `daemon_list.cpp`); when it asks the AP collector, which has no negotiator ad,
+  SchedLog says "Can't find address for negotiator" and the reschedule is lost, so the job waits
+  for the next negotiation cycle (run: 25.0.13, in about half the runs). Here the draw always goes
+  to the AP collector, so that a test sees it; MasterLog gets the line.
 - jobs: `condor_submit` prints "N job(s) submitted to cluster C."; a job stays idle until the
   negotiator matches it (at once on `condor_reschedule`, else every NEGOTIATOR_INTERVAL seconds),
   runs its executable, and then leaves the queue for `condor_history` with JobStatus 4 and its
@@ -290,6 +295,7 @@ class Pool:
         # The collector's own ad has no DaemonStartTime before 24.11.
         self.ads = [(kind, None if kind == "Collector" and not HPC_ANNEX_LINE else started) for kind in types]
         self.ap_collector = hpc_annex()
+        self.schedd_asks_primary = str(knob("SCHEDD.HAD_USE_PRIMARY", knob("HAD_USE_PRIMARY", False))).lower() == "true"
         if self.ap_collector:
             make_ap_signing_key()
         self.schedd_up = "Scheduler" in types
@@ -335,7 +341,10 @@ class Pool:
                 self.jobs[cluster] = {**job, "ClusterId": cluster, "ProcId": 0, "JobStatus": 1}
             return f"{cluster}\n"
         if word == "reschedule":
-            self.negotiate.set()
+            if self.ap_collector and not self.schedd_asks_primary:
+                log_line("schedd: Can't find address for negotiator (asked the AP collector)")
+            else:
+                self.negotiate.set()
             return "OK\n"
         if word == "rm":
             with self.lock:
