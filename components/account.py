@@ -6,6 +6,12 @@ functions' names and their log groups likewise. An earlier `condor_annex -setup`
 of this program, already holds them, and AWS would refuse them part-way through an up, after other
 resources were made. And condor_annex launches annex instances without naming a subnet, which EC2
 takes only in a region with a default VPC. So the program asks first and refuses with what to do.
+
+Checked with the real engine (the pulumi v3.274.1 CLI, pulumi-language-python 3.259.0) and
+pulumi-command 1.2.1's `local.run` standing in for the AWS data sources, which cannot run here: an
+invoke failure the program catches leaves the update successful, and an invoke through a provider
+that depends on a command runs, in an `up`, only once that command has finished (in a preview, at
+once). So these questions are asked after the machine's preflight, and a preview asks them too.
 """
 
 from __future__ import annotations

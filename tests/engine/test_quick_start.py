@@ -3,9 +3,10 @@
 Only the CLI can show what it does with our project before the program runs: it treats a key that
 Pulumi.yaml declares without a default as required, checks declared types and secrecy, and stops
 there. Here the quick start must get past that and into the program. The program then stops where
-no engine on this machine can go on: `pulumi-language-python` and the AWS provider plugin are not
+no engine on this machine can go on: `pulumi-language-python` and the provider plugins are not
 published as Go modules the proxy here serves, so `pulumi up` stops at the language plugin, and the
-program itself, run in-process through the Automation API, stops at the AWS provider plugin.
+program itself, run in-process through the Automation API, stops at its first resource, the
+machine's preflight, for want of the command provider plugin.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def test_a_missing_required_key_is_still_refused_by_the_cli(project: Path, cli_e
 
 def test_the_quick_start_reaches_the_program(project: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
     """The real program, run in-process by the real CLI (Automation API), reads and accepts the quick
-    start's config and registers the AWS side, where the missing AWS provider plugin stops it."""
+    start's config and registers its first resource, the machine's preflight, which every AWS
+    provider waits for; the missing command provider plugin stops it there."""
     quick_start(project, cli_env)
     reached: list[str] = []
 
@@ -153,5 +155,7 @@ def test_the_quick_start_reaches_the_program(project: Path, cli_env: dict[str, s
         os.chdir(ROOT)
     said = str(failed.value)
     assert not any(words in said for words in CONFIG_REFUSED), said
-    assert reached == ["program", "registered"], "the program did not run to its end"
-    assert "pulumi-resource-aws" in said or "plugin aws" in said.lower(), said
+    assert reached == ["program"], "the program went past the AWS side's first question with no provider to ask"
+    assert "condor-annex:machine:Preflight preflight create" in said, said
+    assert "no resource plugin 'pulumi-resource-command'" in said, said
+    assert "aws:" not in said.replace("pulumi:providers:aws", ""), "an AWS resource was registered first"
