@@ -261,29 +261,28 @@ def test_check_setup_failure_fails_up_with_its_own_words(
     destroy(machine, program)
 
 
-def test_a_new_access_key_is_waited_for(
-    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
+@pytest.mark.parametrize(
+    "not_yet, waiting_for",
+    [
+        ("key_known_from", "AWS does not know the new access key yet"),
+        # Right after the annex user's policies are attached, IAM may still answer AccessDenied.
+        ("policy_known_from", "IAM has not spread the annex user's policy yet"),
+    ],
+)
+def test_what_aws_has_not_spread_yet_is_waited_for(
+    machine: Machine,
+    tarballs: TarballServer,
+    standin_files: StandinFiles,
+    fresh_home: Path,
+    not_yet: str,
+    waiting_for: str,
 ):
     program, _ = program_for(machine, tarballs, "24.0.23")
     up(machine, program, stop_before="annex-client-check-setup-us-east-1")
-    write_aws_state(standin_files, key_known_from=time.time() + 6)
+    write_aws_state(standin_files, **{not_yet: time.time() + 6})
     result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
     assert result.status == 0, result.stderr
-    assert "AWS does not know the new access key yet" in result.stderr
-    assert "Your setup looks OK" in result.stderr
-    destroy(machine, program)
-
-
-def test_a_policy_iam_has_not_spread_yet_is_waited_for(
-    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
-):
-    """Right after the annex user's policy is attached, IAM may still answer AccessDenied."""
-    program, _ = program_for(machine, tarballs, "24.0.23")
-    up(machine, program, stop_before="annex-client-check-setup-us-east-1")
-    write_aws_state(standin_files, policy_known_from=time.time() + 6)
-    result = run_step(machine, step_named(program, "annex-client-check-setup-us-east-1"))
-    assert result.status == 0, result.stderr
-    assert "IAM has not spread the annex user's policy yet" in result.stderr
+    assert waiting_for in result.stderr
     assert "Your setup looks OK" in result.stderr
     destroy(machine, program)
 
