@@ -11,14 +11,14 @@ machine's preflight, for want of the command provider plugin.
 
 from __future__ import annotations
 
+import json
 import os
-import runpy
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from pulumi import automation
 
 from tests.harness import ROOT, ssh_private_key_pem
 
@@ -132,30 +132,51 @@ def test_a_missing_required_key_is_still_refused_by_the_cli(project: Path, cli_e
     assert "missing configuration value 'host'" in said, said
 
 
-def test_the_quick_start_reaches_the_program(project: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+# Run in a process of its own: when the engine stops, the in-process program is left blocked in its
+# first synchronous invoke (the account check), and that thread would keep pytest from exiting.
+IN_PROCESS_PREVIEW = """
+import json, os, runpy, sys
+from pulumi import automation
+
+project = sys.argv[1]
+reached = []
+
+def program():
+    os.chdir(project)
+    reached.append("program")
+    runpy.run_path(os.path.join(project, "__main__.py"), run_name="__main__")
+    reached.append("registered")
+
+workspace = automation.LocalWorkspace(work_dir=project, program=program, env_vars=dict(os.environ))
+stack = automation.Stack.select("dev", workspace)
+try:
+    stack.preview()
+    said = "preview succeeded"
+except automation.errors.CommandError as error:
+    said = str(error)
+print(json.dumps({"reached": reached, "said": said}), flush=True)
+os._exit(0)
+"""
+
+
+def test_the_quick_start_reaches_the_program(project: Path, cli_env: dict[str, str]):
     """The real program, run in-process by the real CLI (Automation API), reads and accepts the quick
     start's config and registers its first resource, the machine's preflight, which every AWS
     provider waits for; the missing command provider plugin stops it there."""
     quick_start(project, cli_env)
-    reached: list[str] = []
-
-    def program() -> None:
-        os.chdir(project)
-        reached.append("program")
-        runpy.run_path(str(project / "__main__.py"), run_name="__main__")
-        reached.append("registered")
-
-    monkeypatch.setenv("PATH", cli_env["PATH"])
-    workspace = automation.LocalWorkspace(work_dir=str(project), program=program, env_vars=cli_env)
-    stack = automation.Stack.select("dev", workspace)
-    try:
-        with pytest.raises(automation.errors.CommandError) as failed:
-            stack.preview()
-    finally:
-        os.chdir(ROOT)
-    said = str(failed.value)
+    completed = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS_PREVIEW, str(project)],
+        env={**os.environ, **cli_env, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    said = result["said"]
     assert not any(words in said for words in CONFIG_REFUSED), said
-    assert reached == ["program"], "the program went past the AWS side's first question with no provider to ask"
+    assert result["reached"] == ["program"], "the program went past the AWS side's first question"
     assert "condor-annex:machine:Preflight preflight create" in said, said
     assert "no resource plugin 'pulumi-resource-command'" in said, said
     assert "aws:" not in said.replace("pulumi:providers:aws", ""), "an AWS resource was registered first"
