@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.contract import STACK_NAMES
 from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
 from tests.e2e.release import StandinFiles, build_release, copy_bindings
 
@@ -18,12 +19,6 @@ PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
 VERSIONS = ["25.0.13", "24.0.23", "10.0.9", "8.7.3"]
 # Served again under /big with 8 MiB more: a download that takes long enough to cut half-way.
 VERSION_TO_CUT = "24.0.23"
-ALL_STACKS = [
-    "HTCondorAnnex-ConfigurationBucket",
-    "HTCondorAnnex-LambdaFunctions",
-    "HTCondorAnnex-InstanceProfile",
-    "HTCondorAnnex-SecurityGroup",
-]
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +81,7 @@ def tarballs(standin_files: StandinFiles) -> TarballServer:
 
 def write_aws_state(
     files: StandinFiles,
-    stacks: list[str] = ALL_STACKS,
+    stacks: tuple[str, ...] = STACK_NAMES,
     key_known_from: float = 0,
     regions: tuple[str, ...] = ("us-east-1",),
     policy_known_from: float = 0,

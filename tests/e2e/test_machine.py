@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from components.contract import CondorRelease
+from components.contract import STACK_NAMES, CondorRelease
 from components.key_pair import public_key_line
 from components.personal_condor import condor_config_text
-from tests.e2e.conftest import ALL_STACKS, PLATFORM_OF_THIS_MACHINE, VERSIONS, write_aws_state
+from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSIONS, write_aws_state
 from tests.e2e.machine import (
     GROWS_ON_EVERY_RUN,
     SSH_HOST,
@@ -252,7 +252,7 @@ def test_new_pool_password_restarts_onto_fresh_daemons(
 def test_check_setup_failure_fails_up_with_its_own_words(
     machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
 ):
-    write_aws_state(standin_files, stacks=ALL_STACKS[:3])
+    write_aws_state(standin_files, stacks=STACK_NAMES[:3])
     program, _ = program_for(machine, tarballs, "24.0.23")
     with pytest.raises(StepFailedError) as failed:
         up(machine, program)
