@@ -10,7 +10,7 @@ from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, us
 from components.annex_user import AnnexUser, AnnexUserArgs
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.key_pair import KeyPair, KeyPairArgs
-from components.machine import LocalMachine, SshMachine
+from components.machine import machine_for
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
 from components.preflight import Preflight, PreflightArgs
 from components.region import AnnexRegion, AnnexRegionArgs
@@ -20,17 +20,7 @@ settings = read_settings()
 tags = {"managed-by": "pulumi", "pulumi-project": pulumi.get_project(), "pulumi-stack": pulumi.get_stack()}
 first_region = settings.regions[0]
 
-machine = (
-    LocalMachine()
-    if settings.runs_locally
-    else SshMachine(
-        host=settings.host,
-        user=settings.ssh_user,
-        port=settings.ssh_port,
-        private_key=settings.ssh_private_key,
-        host_key=settings.ssh_host_key,
-    )
-)
+machine = machine_for(settings)
 # Before anything is made, here or on AWS: a machine that cannot take the install stops the up.
 preflight = Preflight(
     "preflight", PreflightArgs(machine=machine, release=settings.release, tarball_url=settings.tarball_url)

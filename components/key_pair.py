@@ -32,11 +32,15 @@ class KeyPairArgs:
     key_pair_file: str
     condor_dir: pulumi.Resource
     tags: dict[str, str] = field(default_factory=dict)
+    # False only where no AWS provider can run: the machine-side program the engine tests run
+    # (tests/engine/machine_side); the key file is then made and nothing is imported.
+    imports_to_ec2: bool = True
 
 
 class KeyPair(pulumi.ComponentResource):
     """`HTCondorAnnex-KeyPair`: ssh-keygen on the machine, and only its public key goes to AWS."""
 
+    public_key: pulumi.Output[str]
     key_name: pulumi.Output[str]
     key_pair_file: str
     ready: pulumi.Resource
@@ -51,18 +55,22 @@ class KeyPair(pulumi.ComponentResource):
                 values={"KEY_PAIR_FILE": args.key_pair_file},
                 depends_on=[args.condor_dir],
                 location=[args.key_pair_file],
+                shows_stdout=False,
             ),
             parent=self,
         )
-        key_pair = aws.ec2.KeyPair(
-            name,
-            key_name=KEY_PAIR_NAME,
-            public_key=make.stdout.apply(public_key_line),
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-        self.key_name = key_pair.key_name
+        self.public_key = make.stdout.apply(public_key_line)
+        self.key_name = pulumi.Output.from_input(KEY_PAIR_NAME)
         self.key_pair_file = f"~/.condor/{args.key_pair_file}"
-        self.ready = key_pair
+        self.ready = make
+        if args.imports_to_ec2:
+            key_pair = aws.ec2.KeyPair(
+                name,
+                key_name=KEY_PAIR_NAME,
+                public_key=self.public_key,
+                tags=args.tags,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.key_name = key_pair.key_name
+            self.ready = key_pair
         self.register_outputs({"key_name": self.key_name, "key_pair_file": self.key_pair_file})

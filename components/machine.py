@@ -13,10 +13,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_command as command
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 SCRIPTS = Path(__file__).resolve().parent / "remote"
 
@@ -53,6 +56,8 @@ class Step:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
     # Where the step's effect lives: a change here must delete the old one first, not update it.
     location: Sequence[str] = field(default_factory=list)
+    # Whether its stdout goes to the CLI's display too (a key's base64 is no progress to show).
+    shows_stdout: bool = True
 
 
 @dataclass
@@ -64,6 +69,7 @@ class CommandSpec:
     stdin: pulumi.Input[str] | None
     triggers: list[str] | None
     quiet: bool
+    shows_stdout: bool
 
     def arguments(self, logging: type[command.local.Logging] | type[command.remote.Logging]) -> dict[str, Any]:
         return {
@@ -75,7 +81,9 @@ class CommandSpec:
             # as an environment request, which a stock sshd (AcceptEnv LANG LC_*) refuses, failing
             # every update and delete; and the scripts read nothing from it anyway.
             "add_previous_output_in_env": False,
-            "logging": logging.NONE if self.quiet else logging.STDOUT_AND_STDERR,
+            "logging": logging.NONE
+            if self.quiet
+            else (logging.STDOUT_AND_STDERR if self.shows_stdout else logging.STDERR),
         }
 
 
@@ -118,6 +126,19 @@ class LocalMachine:
 Machine = SshMachine | LocalMachine
 
 
+def machine_for(settings: Settings) -> Machine:
+    """The machine the settings name: this one (a local `host`) or one reached over SSH."""
+    if settings.runs_locally:
+        return LocalMachine()
+    return SshMachine(
+        host=settings.host,
+        user=settings.ssh_user,
+        port=settings.ssh_port,
+        private_key=settings.ssh_private_key,
+        host_key=settings.ssh_host_key,
+    )
+
+
 def machine_step(
     machine: Machine, step: Step, parent: pulumi.Resource
 ) -> command.remote.Command | command.local.Command:
@@ -132,6 +153,7 @@ def machine_step(
             stdin=step.stdin,
             triggers=list(step.location) or None,
             quiet=carries_secret,
+            shows_stdout=step.shows_stdout,
         ),
         pulumi.ResourceOptions(
             parent=parent,

@@ -19,27 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.cli import PASSPHRASE, engine_bin
 from tests.harness import ROOT, ssh_private_key_pem
 
-PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "requirements.txt", "components", "lambda_src"]
-PASSPHRASE = "engine-test-passphrase"
 AWS_PLUGIN_VERSION = importlib.metadata.version("pulumi_aws")
-# What .ci/engine puts in the directory it prints.
-ENGINE_TOOLS = ["pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-command"]
 CONFIG_REFUSED = ("missing configuration value", "must be of type", "must be encrypted", "invalid stack configuration")
 
-
-def engine_bin() -> str:
-    """Where .ci/engine put the CLI and the plugins; a missing one fails the test: the real engine
-    is what these tests are about."""
-    found = os.environ.get("PULUMI_ENGINE_BIN") or (os.path.dirname(shutil.which("pulumi") or "") or None)
-    missing = [tool for tool in ENGINE_TOOLS if not found or not Path(found, tool).exists()]
-    if missing:
-        pytest.fail(
-            f"no {', '.join(missing)}: run `bash .ci/engine` (bash .ci/run does)"
-            " and set PULUMI_ENGINE_BIN to the directory it prints"
-        )
-    return found
+PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "requirements.txt", "components", "lambda_src"]
 
 
 @pytest.fixture

@@ -1,0 +1,171 @@
+"""The machine-side program under the real Pulumi engine: CLI, Python language host and command
+provider, driven through the Automation API with a local file backend.
+
+`.ci/engine` provides the three (PULUMI_ENGINE_BIN); tests/engine/machine_side is the program. What
+the engine did is read from its own results: the change summary, each resource's operation from the
+engine's events, `stack export`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation
+
+from tests.e2e.machine import SSH_HOST, Machine, TarballServer
+from tests.engine.cli import PASSPHRASE, engine_bin
+from tests.harness import ROOT
+
+MACHINE_PROGRAM = ROOT / "tests" / "engine" / "machine_side"
+ACCOUNT_ID = "123456789012"
+SECRET_ACCESS_KEY = "SENTINEL-engine-aws-secret-key-91c2"
+ACCESS_KEY_ID = "AKIAENGINETEST000001"
+PLATFORM = "x86_64_Debian12"
+
+
+def by_region(regions: list[str]) -> dict[str, dict[str, str]]:
+    """Each region's AWS ids as the project's `byRegion` output gives them."""
+    return {
+        region: {
+            "bucketName": f"condor-annex-config-{region}-0a1b2c3d",
+            "securityGroupId": "sg-0123456789abcdef0",
+            "odiLeaseFunctionArn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:HTCondorAnnex-odiLease",
+            "sfrLeaseFunctionArn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:HTCondorAnnex-sfrLease",
+            "instanceProfileArn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/annex-instance-{region}",
+        }
+        for region in regions
+    }
+
+
+@dataclass
+class Run:
+    """One engine operation: what it printed, and each resource's operation by name."""
+
+    output: str
+    ops: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+    def changed(self) -> dict[str, str]:
+        """The commands the engine did something to (anything but `same`), by name."""
+        return {name: op for name, op in self.ops.items() if op != "same"}
+
+
+@dataclass
+class EngineStack:
+    stack: automation.Stack
+    state: Path
+
+    def _run(self, operation: str, **kwargs: Any) -> Run:
+        run = Run(output="")
+        lines: list[str] = []
+
+        def on_event(event: automation.EngineEvent) -> None:
+            pre = event.resource_pre_event
+            if pre and pre.metadata.type.startswith("command:"):
+                run.ops[pre.metadata.urn.rsplit("::", 1)[-1]] = pre.metadata.op.value
+
+        try:
+            getattr(self.stack, operation)(on_output=lines.append, on_event=on_event, **kwargs)
+        except automation.errors.CommandError as error:
+            run.error = str(error)
+        run.output = "\n".join(lines)
+        return run
+
+    def up(self) -> Run:
+        return self._run("up")
+
+    def preview(self, **kwargs: Any) -> Run:
+        return self._run("preview", **kwargs)
+
+    def refresh(self, **kwargs: Any) -> Run:
+        return self._run("refresh", **kwargs)
+
+    def destroy(self, **kwargs: Any) -> Run:
+        return self._run("destroy", **kwargs)
+
+    def set(self, config: Mapping[str, str | None], secret: tuple[str, ...] = ()) -> None:
+        for key, value in config.items():
+            if value is None:
+                self.stack.remove_config(key)
+            else:
+                self.stack.set_config(key, automation.ConfigValue(value=value, secret=key in secret))
+
+    def regions(self, regions: list[str]) -> None:
+        self.set({"condor-annex:regions": json.dumps(regions), "aws-side:byRegion": json.dumps(by_region(regions))})
+
+    def export(self) -> str:
+        """`pulumi stack export` as a user runs it (the Automation API's own export shows secrets)."""
+        workspace = self.stack.workspace
+        exported = workspace.pulumi_command.run(
+            ["stack", "export", "--stack", self.stack.name], workspace.work_dir, workspace.env_vars
+        )
+        return exported.stdout
+
+    def stored(self) -> str:
+        """Every file the state backend holds: the stack, its backups and its history."""
+        return "".join(path.read_text() for path in sorted(self.state.rglob("*.json")))
+
+    def resources(self) -> list[dict[str, Any]]:
+        return json.loads(self.export())["deployment"].get("resources") or []
+
+
+def engine_stack(
+    workdir: Path, machine: Machine, tarballs: TarballServer, version: str, port: int, **config: str
+) -> EngineStack:
+    """A new stack of the machine-side program in a copy of it under workdir, over SSH to the test's
+    sshd, with its own state backend and Pulumi home."""
+    project = workdir / "project"
+    project.mkdir(parents=True)
+    shutil.copy(MACHINE_PROGRAM / "__main__.py", project / "__main__.py")
+    (project / "Pulumi.yaml").write_text(
+        (MACHINE_PROGRAM / "Pulumi.yaml").read_text().replace("../../../.venv", str(ROOT / ".venv"))
+    )
+    (workdir / "state").mkdir()
+    bin_dir = engine_bin()
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(workdir),
+        "PULUMI_HOME": str(workdir / "pulumi-home"),
+        "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PYTHONPATH": str(ROOT),
+        # No SSH agent: the key in the config is the only way in, as for a user with none.
+        "SSH_AUTH_SOCK": "",
+    }
+    workspace = automation.LocalWorkspace(
+        work_dir=str(project),
+        env_vars=env,
+        pulumi_home=env["PULUMI_HOME"],
+        pulumi_command=automation.PulumiCommand(root=str(Path(bin_dir).parent), skip_version_check=True),
+    )
+    stack = EngineStack(automation.Stack.create("dev", workspace), workdir / "state")
+    stack.set(
+        {
+            "aws:region": "us-east-1",
+            "condor-annex:host": SSH_HOST,
+            "condor-annex:sshPort": str(machine.port),
+            "condor-annex:sshUser": machine.user,
+            "condor-annex:sshPrivateKey": machine.client_key.read_text(),
+            "condor-annex:condorVersion": version,
+            "condor-annex:condorTarballUrl": tarballs.url(f"/condor-{version}-{{platform}}-stripped.tar.gz"),
+            "condor-annex:collectorPort": str(port),
+            "condor-annex:poolPassword": ENGINE_POOL_PASSWORD,
+            "aws-side:accessKeyId": ACCESS_KEY_ID,
+            "aws-side:secretAccessKey": SECRET_ACCESS_KEY,
+            **config,
+        },
+        secret=("condor-annex:sshPrivateKey", "condor-annex:poolPassword", "aws-side:secretAccessKey"),
+    )
+    stack.regions(["us-east-1"])
+    return stack
+
+
+ENGINE_POOL_PASSWORD = "SENTINEL-engine-pool-password-3e8d"

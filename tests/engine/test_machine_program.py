@@ -1,0 +1,87 @@
+"""The machine-side program the engine tests run is the project's own machine side.
+
+The engine tests cannot run the project's `__main__.py` through (no AWS provider here), so they run
+tests/engine/machine_side, which wires the same components from the same config and takes the AWS
+side's values as config. Both run here under mocks: for the same config, and the AWS values the
+project itself made, every command must be the same, with the same inputs (so the same scripts,
+values, stdin and connection) and the same commands before it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.harness import ROOT, SECRET_KEYS, SENTINEL_SECRET_KEY, Program, _comparable, run_program, secret_config
+
+MACHINE_PROGRAM = ROOT / "tests" / "engine" / "machine_side" / "__main__.py"
+COMMAND_TYPES = ("command:remote:Command", "command:local:Command")
+
+
+def machine_program(config: dict[str, str], project: Program) -> Program:
+    """The machine-side program, given what the project's AWS side made for this config."""
+    aws_side = {
+        "aws-side:byRegion": json.dumps(project.outputs["byRegion"].value),
+        "aws-side:accessKeyId": project.outputs["accessKeyId"].value,
+        "aws-side:secretAccessKey": SENTINEL_SECRET_KEY,
+    }
+    return run_program(
+        {**config, **aws_side}, source=MACHINE_PROGRAM, secret_keys=[*SECRET_KEYS, "aws-side:secretAccessKey"]
+    )
+
+
+def commands(program: Program) -> dict[str, dict[str, Any]]:
+    """Each command: its type, inputs, secret inputs, options, and every command it comes after
+    (through any resource between them, such as the key pair EC2 imports)."""
+    by_urn = {r.urn: r for r in program.registrations}
+
+    def before(urn: str, seen: set[str]) -> set[str]:
+        found = set()
+        registration = by_urn[urn]
+        for dependency in [*registration.dependencies, *([registration.provider] if registration.provider else [])]:
+            if dependency in seen or dependency not in by_urn:
+                continue
+            seen.add(dependency)
+            if by_urn[dependency].type in COMMAND_TYPES:
+                found.add(by_urn[dependency].name)
+            found |= before(dependency, seen)
+        return found
+
+    return {
+        r.name: {
+            "type": r.type,
+            "inputs": _comparable(r.inputs),
+            "secret_inputs": sorted(r.secret_inputs),
+            "delete_before_replace": r.delete_before_replace,
+            "additional_secret_outputs": sorted(r.additional_secret_outputs),
+            "after": sorted(before(r.urn, set())),
+        }
+        for r in program.registrations
+        if r.type in COMMAND_TYPES
+    }
+
+
+LOCAL = {
+    "condor-annex:host": "localhost",
+    "condor-annex:sshUser": None,
+    "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
+    "condor-annex:sshIngressCidrs": "[]",
+}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        secret_config(),
+        {**secret_config(), "condor-annex:condorVersion": "8.7.3"},
+        {"condor-annex:regions": '["us-east-1", "eu-west-2"]', "condor-annex:annexImageId": "ami-0123456789abcdef0"},
+        LOCAL,
+    ],
+    ids=["ssh", "8.7.3", "two-regions", "local"],
+)
+def test_the_machine_program_runs_the_projects_own_commands(config: dict[str, str]):
+    project = run_program(config)
+    machine_side = machine_program(config, project)
+    assert commands(machine_side) == commands(project)
