@@ -58,6 +58,12 @@ def machine(workdir: Path) -> Iterator[Machine]:
 
 
 @pytest.fixture(scope="session")
+def sshd_host_key(machine: Machine, workdir: Path) -> Path:
+    """The public half of the test sshd's host key."""
+    return workdir / "sshd" / "host_key.pub"
+
+
+@pytest.fixture(scope="session")
 def tarballs(standin_files: StandinFiles) -> TarballServer:
     server = TarballServer()
     for version in VERSIONS:

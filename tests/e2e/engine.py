@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,13 +100,39 @@ class EngineStack:
     def regions(self, regions: list[str]) -> None:
         self.set({"condor-annex:regions": json.dumps(regions), "aws-side:byRegion": json.dumps(by_region(regions))})
 
+    def popen(self, *args: str) -> subprocess.Popen:
+        """The CLI itself, as a user runs it in a terminal, in a process the test can kill."""
+        workspace = self.stack.workspace
+        return subprocess.Popen(
+            [workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name],
+            cwd=workspace.work_dir,
+            env={**os.environ, **workspace.env_vars},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """One CLI command as a user types it, in the project, on this stack."""
+        workspace = self.stack.workspace
+        return subprocess.run(
+            [workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name],
+            cwd=workspace.work_dir,
+            env={**os.environ, **workspace.env_vars},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
     def export(self) -> str:
         """`pulumi stack export` as a user runs it (the Automation API's own export shows secrets)."""
-        workspace = self.stack.workspace
-        exported = workspace.pulumi_command.run(
-            ["stack", "export", "--stack", self.stack.name], workspace.work_dir, workspace.env_vars
-        )
+        exported = self.cli("stack", "export")
+        assert exported.returncode == 0, exported.stderr
         return exported.stdout
+
+    def pending_operations(self) -> list[dict[str, Any]]:
+        return json.loads(self.export())["deployment"].get("pending_operations") or []
 
     def stored(self) -> str:
         """Every file the state backend holds: the stack, its backups and its history."""

@@ -8,15 +8,19 @@ the same commands.
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from components.contract import CondorRelease
-from tests.e2e.engine import ENGINE_POOL_PASSWORD, SECRET_ACCESS_KEY, EngineStack, engine_stack
-from tests.e2e.machine import Machine, TarballServer, free_port, lock_dirs, master_running, snapshot
+from tests.e2e.conftest import VERSION_TO_CUT, write_aws_state
+from tests.e2e.engine import ENGINE_POOL_PASSWORD, PLATFORM, SECRET_ACCESS_KEY, EngineStack, engine_stack
+from tests.e2e.machine import Machine, Stall, TarballServer, free_port, lock_dirs, master_running, snapshot
 from tests.e2e.release import StandinFiles, stored_password
 from tests.e2e.replay import program_for, steps
+from tests.harness import Program
 
 NEW_PASSWORD = "SENTINEL-engine-new-password-b71f"
 
@@ -86,3 +90,133 @@ def test_a_whole_life_under_the_engine(
     assert stack.resources() == []
     assert snapshot(fresh_home) == before
     assert not master_running(machine) and not lock_dirs()
+
+
+def host_key_line(public_key_file: Path) -> str:
+    """`<type> <base64>`, the form sshHostKey takes."""
+    return " ".join(public_key_file.read_text().split()[:2])
+
+
+def test_regions_added_and_removed_run_what_the_replay_runs(
+    machine: Machine,
+    tarballs: TarballServer,
+    standin_files: StandinFiles,
+    fresh_home: Path,
+    tmp_path: Path,
+    sshd_host_key: Path,
+):
+    """With the sshd's own host key pinned, as the README advises. Adding a region runs its key pair
+    and its check and rewrites the user_config block; removing it undoes those; the engine does
+    exactly what the replay does for the same change, and nothing else."""
+    version, port = "25.0.13", free_port()
+    pinned = {"condor-annex:sshHostKey": host_key_line(sshd_host_key)}
+    stack = engine_stack(tmp_path, machine, tarballs, version, port, **pinned)
+    assert not (first := stack.up()).error, first.error
+    one, two = ["us-east-1"], ["us-east-1", "eu-west-2"]
+    write_aws_state(standin_files, regions=tuple(two))
+    replay_one, _ = program_for(machine, tarballs, version, port=port, regions=json.dumps(one))
+    replay_two, _ = program_for(machine, tarballs, version, port=port, regions=json.dumps(two))
+
+    stack.regions(two)
+    added = stack.up()
+    assert not added.error, added.error
+    assert added.changed() == {
+        "annex-key-pair-eu-west-2-make": "create",
+        "annex-client-user-config": "update",
+        "annex-client-check-setup-eu-west-2": "create",
+    }
+    assert sorted(added.changed()) == replay_changes(replay_one, replay_two)
+    assert (fresh_home / ".condor" / "HTCondorAnnex-KeyPair.eu-west-2.pem").exists()
+
+    stack.regions(one)
+    removed = stack.up()
+    assert not removed.error, removed.error
+    assert removed.changed() == {
+        "annex-key-pair-eu-west-2-make": "delete",
+        "annex-client-user-config": "update",
+        "annex-client-check-setup-eu-west-2": "delete",
+    }
+    assert sorted(removed.changed()) == replay_changes(replay_two, replay_one)
+    assert not (fresh_home / ".condor" / "HTCondorAnnex-KeyPair.eu-west-2.pem").exists()
+    assert "eu_west_2" not in (fresh_home / ".condor" / "user_config").read_text()
+    assert not (gone := stack.destroy()).error, gone.error
+
+
+def replay_changes(before: Program, after: Program) -> list[str]:
+    """What the replay's transition runs from one program to the next: the steps gone, new or changed."""
+    names_before = {step.name for step in steps(before)}
+    names_after = {step.name for step in steps(after)}
+    return sorted((names_before - names_after) | set(after.changed_from(before)))
+
+
+def test_a_wrong_host_key_is_refused_before_anything_runs(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path, tmp_path: Path
+):
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    before = snapshot(fresh_home)
+    stack = engine_stack(
+        tmp_path / "stack",
+        machine,
+        tarballs,
+        "25.0.13",
+        free_port(),
+        **{"condor-annex:sshHostKey": host_key_line(Path(f"{other}.pub"))},
+    )
+    started = time.monotonic()
+    refused = stack.up()
+    took = time.monotonic() - started
+    assert "ssh: handshake failed: ssh: host key mismatch" in refused.error, refused.error
+    assert refused.changed() == {"preflight": "create"}, "nothing after the preflight may start"
+    assert not [r["urn"] for r in stack.resources() if r["type"].startswith("command:")], "a command is in the state"
+    assert snapshot(fresh_home) == before and tool_runs(standin_files) == []
+    print(f"a wrong host key was refused after {took:.0f} s")
+
+
+def test_a_cli_killed_mid_install_then_the_readmes_way_back(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """SIGKILL while the install downloads: the next up finds the stack locked; the README's three
+    commands (cancel, up, refresh --clear-pending-creates) end in a working pool and a clean state."""
+    before = snapshot(fresh_home)
+    version = VERSION_TO_CUT
+    path = f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"
+    stack = engine_stack(
+        tmp_path,
+        machine,
+        tarballs,
+        version,
+        free_port(),
+        **{"condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz")},
+    )
+    stall = tarballs.stalls[path] = Stall()
+    cli = stack.popen("up", "--yes", "--skip-preview")
+    assert stall.reached.wait(timeout=120), "the install never started its download"
+    helpers = subprocess.run(["pgrep", "-P", str(cli.pid)], capture_output=True, text=True).stdout.split()
+    cli.kill()
+    cli.wait()
+    stall.release.set()
+    try:
+        pending = [op["resource"]["urn"].rsplit("::", 1)[-1] for op in stack.pending_operations()]
+        assert "personal-condor-install" in pending, pending
+        locked = stack.up()
+        assert "the stack is currently locked" in locked.error and "pulumi cancel" in locked.error, locked.error
+
+        for command in README_AFTER_A_KILLED_CLI:
+            done = stack.cli(*command.split()[1:])
+            assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+            if command.startswith("pulumi up"):
+                assert "pending operations from previous deployment" in done.stdout + done.stderr
+        assert stack.pending_operations() == []
+        assert master_running(machine)
+        assert not (no_changes := stack.preview(expect_no_changes=True)).error, no_changes.error
+        assert not (gone := stack.destroy()).error, gone.error
+        assert snapshot(fresh_home) == before
+    finally:
+        # What the killed CLI started outlives it (the language host is left running, orphaned).
+        for pid in helpers:
+            subprocess.run(["kill", "-9", pid], check=False)
+
+
+# README, "When things go wrong": after a killed `pulumi up`.
+README_AFTER_A_KILLED_CLI = ["pulumi cancel --yes", "pulumi up --yes", "pulumi refresh --clear-pending-creates --yes"]
