@@ -96,6 +96,8 @@ class SshMachine:
     port: int
     private_key: pulumi.Output[str] | None = None
     host_key: str | None = None
+    # Gone for good (machineGone): destroy forgets the steps instead of reaching it to undo them.
+    gone: bool = False
 
     def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.remote.Command:
         return command.remote.Command(
@@ -119,6 +121,8 @@ class SshMachine:
 class LocalMachine:
     """The machine running `pulumi up`, as the user running it: no SSH, no key."""
 
+    gone: bool = False
+
     def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.local.Command:
         return command.local.Command(name, **spec.arguments(command.local.Logging), opts=opts)
 
@@ -129,13 +133,14 @@ Machine = SshMachine | LocalMachine
 def machine_for(settings: Settings) -> Machine:
     """The machine the settings name: this one (a local `host`) or one reached over SSH."""
     if settings.runs_locally:
-        return LocalMachine()
+        return LocalMachine(gone=settings.machine_gone)
     return SshMachine(
         host=settings.host,
         user=settings.ssh_user,
         port=settings.ssh_port,
         private_key=settings.ssh_private_key,
         host_key=settings.ssh_host_key,
+        gone=settings.machine_gone,
     )
 
 
@@ -161,6 +166,7 @@ def machine_step(
             # Replacing a step must undo the old one before redoing it: create-before-delete
             # would let the old delete remove what the new create just wrote.
             delete_before_replace=True,
+            retain_on_delete=machine.gone,
             # Scripts never print a secret on stdout (the start step reads the store step's), but
             # a failing tool's message on stderr might echo what it was given.
             additional_secret_outputs=["stderr"] if carries_secret else None,

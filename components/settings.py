@@ -59,6 +59,7 @@ KNOWN_KEYS = (
     "sshPrivateKey",
     "sshHostKey",
     "publicName",
+    "machineGone",
     "condorVersion",
     "condorTarballUrl",
     "condorTarballSha256",
@@ -141,6 +142,8 @@ class Settings:
     annex_image_id: str | None
     annex_instance_type: str | None
     log_retention_days: int
+    # The machine is gone for good: its steps are forgotten on destroy instead of undone there.
+    machine_gone: bool = False
 
 
 class _Reader:
@@ -470,6 +473,10 @@ def read_settings(
         else:
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
 
+    machine_gone = reader.config.get("machineGone") or "false"
+    if machine_gone not in ("true", "false"):
+        reader.fail("machineGone", machine_gone, "true or false")
+
     settings = Settings(
         regions=regions,
         aws_profile=reader.aws_config.get("profile"),
@@ -493,6 +500,7 @@ def read_settings(
         annex_image_id=reader.text("annexImageId", AMI, "an AMI id such as ami-0123456789abcdef0"),
         annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
         log_retention_days=retention,
+        machine_gone=machine_gone == "true",
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

@@ -22,16 +22,35 @@ fetch() {
   fi
 }
 
+mebibytes() { awk -v bytes="$(stat -c %s "$1" 2>/dev/null || echo 0)" 'BEGIN { printf "%.1f MiB", bytes / 1048576 }'; }
+
+# fetch, saying every 10s how much has arrived: a download of a few hundred MiB takes minutes.
+fetch_showing_progress() {
+  local target=$2 started=$SECONDS fetcher status=0
+  fetch "$@" &
+  fetcher=$!
+  while kill -0 "$fetcher" 2>/dev/null; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      kill -0 "$fetcher" 2>/dev/null || break 2
+      sleep 1
+    done
+    log "downloading: $(mebibytes "$target") so far ($((SECONDS - started))s)"
+  done
+  wait "$fetcher" || status=$?
+  [ "$status" -ne 0 ] || log "downloaded $(mebibytes "$target") in $((SECONDS - started))s"
+  return "$status"
+}
+
 download() {
   local url=$1 target=$2 errors
   errors=$(dirname "$target")/download.err
   if [ -s "$target" ]; then
     log "resuming the download of $url cut off at $(stat -c %s "$target") bytes"
-    fetch "$url" "$target" "$errors" && return 0
+    fetch_showing_progress "$url" "$target" "$errors" && return 0
     log "could not resume ($(tail -n 1 "$errors")); downloading from the start"
     rm -f "$target"
   fi
-  fetch "$url" "$target" "$errors" || die "download of $url failed: $(tail -n 1 "$errors")"
+  fetch_showing_progress "$url" "$target" "$errors" || die "download of $url failed: $(tail -n 1 "$errors")"
 }
 
 # A run whose session died (dropped link, reboot) could not clean up after itself.

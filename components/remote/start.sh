@@ -65,6 +65,7 @@ wait_for_ap_collector() {
       || die "the AP collector ($annex_collector) did not answer within ${START_TIMEOUT}s: $output"
     sleep 2
     waited=$((waited + 2))
+    [ $((waited % 10)) -eq 0 ] && log "waiting for the AP collector at $annex_collector (${waited}s)"
   done
   log "the AP collector answers at $annex_collector"
 }

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ class Run:
     output: str
     ops: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    # Each line the CLI printed, with when it printed it (seconds from the start).
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    # What the providers said, the passing status messages the display overwrites among them.
+    diagnostics: list[str] = field(default_factory=list)
 
     def changed(self) -> dict[str, str]:
         """The commands the engine did something to (anything but `same`), by name."""
@@ -64,18 +69,23 @@ class EngineStack:
 
     def _run(self, operation: str, **kwargs: Any) -> Run:
         run = Run(output="")
-        lines: list[str] = []
+        started = time.monotonic()
+
+        def on_output(line: str) -> None:
+            run.lines.append((time.monotonic() - started, line))
 
         def on_event(event: automation.EngineEvent) -> None:
             pre = event.resource_pre_event
             if pre and pre.metadata.type.startswith("command:"):
                 run.ops[pre.metadata.urn.rsplit("::", 1)[-1]] = pre.metadata.op.value
+            if event.diagnostic_event:
+                run.diagnostics.append(event.diagnostic_event.message)
 
         try:
-            getattr(self.stack, operation)(on_output=lines.append, on_event=on_event, **kwargs)
+            getattr(self.stack, operation)(on_output=on_output, on_event=on_event, **kwargs)
         except automation.errors.CommandError as error:
             run.error = str(error)
-        run.output = "\n".join(lines)
+        run.output = "\n".join(line for _, line in run.lines)
         return run
 
     def up(self) -> Run:

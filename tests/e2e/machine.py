@@ -216,10 +216,13 @@ class LatePort:
 
 @dataclass
 class Stall:
-    """A download that sends half its body and then hangs until released, as a dying link does."""
+    """A download that sends half its body and then hangs until released, as a dying link does (or a
+    slow one, which then sends the rest)."""
 
     reached: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    # Released, a slow link sends the rest; a dying one (the default) closes the connection.
+    then_the_rest: bool = False
 
 
 @dataclass
@@ -278,6 +281,8 @@ class TarballServer:
                     self.wfile.flush()
                     stall.reached.set()
                     stall.release.wait(timeout=120)
+                    if stall.then_the_rest:
+                        self.wfile.write(body[start + (len(body) - start) // 2 :])
                     return
                 self.wfile.write(body[start:])
 

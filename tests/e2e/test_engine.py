@@ -7,17 +7,31 @@ the same commands.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import shlex
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from components.contract import CondorRelease
+from components.contract import STACK_NAMES, CondorRelease
 from tests.e2e.conftest import VERSION_TO_CUT, write_aws_state
 from tests.e2e.engine import ENGINE_POOL_PASSWORD, PLATFORM, SECRET_ACCESS_KEY, EngineStack, engine_stack
-from tests.e2e.machine import Machine, Stall, TarballServer, free_port, lock_dirs, master_running, snapshot
+from tests.e2e.machine import (
+    SSH_HOST,
+    LatePort,
+    Machine,
+    Stall,
+    TarballServer,
+    free_port,
+    lock_dirs,
+    master_running,
+    snapshot,
+)
 from tests.e2e.release import StandinFiles, stored_password
 from tests.e2e.replay import program_for, steps
 from tests.harness import Program
@@ -220,3 +234,147 @@ def test_a_cli_killed_mid_install_then_the_readmes_way_back(
 
 # README, "When things go wrong": after a killed `pulumi up`.
 README_AFTER_A_KILLED_CLI = ["pulumi cancel --yes", "pulumi up --yes", "pulumi refresh --clear-pending-creates --yes"]
+
+
+def command_urns(stack: EngineStack) -> list[str]:
+    return sorted(r["urn"] for r in stack.resources() if r["type"].startswith("command:"))
+
+
+def test_destroy_while_the_machine_is_unreachable_drops_nothing_then_the_readmes_way_out(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """sshd stops answering (connection refused) before a destroy: the destroy fails naming the
+    host and keeps every step in the state; for a machine gone for good, the README's two commands
+    destroy everything else and forget the machine's steps."""
+    link = LatePort(target=machine.port, opens_after=0)
+    stack = engine_stack(
+        tmp_path, machine, tarballs, "25.0.13", free_port(), **{"condor-annex:sshPort": str(link.port)}
+    )
+    assert not (first := stack.up()).error, first.error
+    steps_in_state = command_urns(stack)
+    link.close()
+    started = time.monotonic()
+    failed = stack.destroy()
+    took = time.monotonic() - started
+    assert f"dial tcp {SSH_HOST}:{link.port}: connect: connection refused" in failed.error, failed.error
+    assert command_urns(stack) == steps_in_state, "a step the machine still has was dropped from the state"
+    print(f"destroy gave up on an unreachable machine after {took:.0f} s")
+
+    for command in README_MACHINE_GONE_FOR_GOOD:
+        started = time.monotonic()
+        done = stack.cli(*shlex.split(command)[1:])
+        assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+        assert time.monotonic() - started < 60, f"{command} tried to reach the machine"
+    assert stack.resources() == []
+
+
+# README, "When things go wrong": the machine is gone for good.
+README_MACHINE_GONE_FOR_GOOD = ["pulumi config set machineGone true", "pulumi up --yes", "pulumi destroy --yes"]
+
+
+def test_what_a_fresh_up_shows(machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path):
+    """The CLI's own output: the download's progress while it stalls, something at least every 30 s,
+    and no line of base64 (the key pair step's public key is not echoed)."""
+    version = VERSION_TO_CUT
+    path = f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"
+    stack = engine_stack(
+        tmp_path,
+        machine,
+        tarballs,
+        version,
+        free_port(),
+        **{"condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz")},
+    )
+    stall = tarballs.stalls[path] = Stall(then_the_rest=True)
+    threading.Timer(STALL_SECONDS, stall.release.set).start()
+    up = stack.up()
+    assert not up.error, up.error
+    for when, line in up.lines:
+        print(f"{when:6.1f} {line}")
+    progress = [line for _, line in up.lines if "downloading:" in line and "MiB so far" in line]
+    assert len(progress) >= 2, "no progress shown while the download stalled"
+    assert any("downloaded " in line and "MiB in" in line for _, line in up.lines)
+    times = [when for when, _ in up.lines]
+    assert max(later - earlier for earlier, later in itertools.pairwise(times)) <= 30
+    assert not BASE64_RUN.search(up.output), BASE64_RUN.search(up.output)
+    assert not (gone := stack.destroy()).error, gone.error
+
+
+STALL_SECONDS = 25
+# What a public key or any other blob looks like on a line: a long unbroken run of base64.
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{100,}")
+
+
+def diagnostics_of(error: str, step: str) -> str:
+    """What the CLI's error says under one resource: its block in the Diagnostics section."""
+    _, _, rest = error.partition(f"command:remote:Command ({step}):")
+    assert rest, f"the CLI's error names no failure of {step}: {error[-3000:]}"
+    return re.split(r"\n  \S.*\(.*\):\n|\nOutputs:|\nResources:", rest)[0]
+
+
+@pytest.mark.parametrize(
+    "failure, step, reasons",
+    [
+        ("no tarball", "preflight", ["no HTCondor 24.0.23 tarball for this machine at", "404", "condorTarballUrl"]),
+        ("a stack missing", "annex-client-check-setup-us-east-1", ["Missing security group."]),
+        ("no match", "personal-condor-start", ["did not complete within 60s", "No resources matched"]),
+    ],
+)
+def test_a_failing_step_says_why_in_the_clis_error(
+    machine: Machine,
+    tarballs: TarballServer,
+    standin_files: StandinFiles,
+    fresh_home: Path,
+    tmp_path: Path,
+    failure: str,
+    step: str,
+    reasons: list[str],
+):
+    """The 404, the check's own words, the job's analysis: in the error the CLI ends with, under the
+    step that failed; and a destroy after the failure leaves the home as it was."""
+    before = snapshot(fresh_home)
+    prefix = {"no tarball": "/nowhere", "no match": "/unmatched"}.get(failure, "")
+    if failure == "a stack missing":
+        write_aws_state(standin_files, stacks=STACK_NAMES[:3])
+    stack = engine_stack(
+        tmp_path,
+        machine,
+        tarballs,
+        "24.0.23",
+        free_port(),
+        **{"condor-annex:condorTarballUrl": tarballs.url(f"{prefix}/condor-24.0.23-{{platform}}-stripped.tar.gz")},
+    )
+    failed = stack.up()
+    said = diagnostics_of(failed.error, step)
+    for reason in reasons:
+        assert reason in said, said[-3000:]
+    if failure == "no tarball":
+        assert failed.changed() == {"preflight": "create"}, "nothing may start after a failed preflight"
+        assert not any(path.startswith("/nowhere") for path in tarballs.requests), "the preflight downloads nothing"
+    if failure == "no match":
+        queue = machine.run(f". {fresh_home}/condor-24.0.23/condor.sh && condor_q")
+        assert "Total for query: 0 jobs" in queue.stdout, "the test job was left in the queue"
+    assert not (gone := stack.destroy()).error, gone.error
+    assert snapshot(fresh_home) == before
+
+
+def test_a_machine_still_booting_is_dialled_until_sshd_answers(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """Its port refuses connections for the first seconds: the provider dials again (the program
+    gives it dialErrorLimit 30) and the up goes through."""
+    booting = LatePort(target=machine.port, opens_after=BOOT_SECONDS)
+    try:
+        stack = engine_stack(
+            tmp_path, machine, tarballs, "24.0.23", free_port(), **{"condor-annex:sshPort": str(booting.port)}
+        )
+        up = stack.up()
+        assert not up.error, up.error
+        assert any("failed: retrying" in said for said in up.diagnostics), "no dial met a closed port"
+        assert master_running(machine)
+        assert not (gone := stack.destroy()).error, gone.error
+    finally:
+        booting.close()
+
+
+BOOT_SECONDS = 10

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT
-from tests.e2e.machine import LatePort, Machine, Stall, TarballServer, master_running, snapshot
+from tests.e2e.machine import Machine, Stall, TarballServer, master_running, snapshot
 from tests.e2e.replay import StepFailedError, destroy, program_for, up
 
 VERSION = "24.0.23"
@@ -29,23 +29,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
             return False
         time.sleep(0.1)
     return True
-
-
-def test_refused_connection_is_dialled_again_until_sshd_answers(
-    machine: Machine, tarballs: TarballServer, fresh_home: Path
-):
-    """What this tests is the harness's own retry loop, which dials as pulumi-command's Dial does: the
-    program contributes only the dialErrorLimit it registers. The real provider cannot run here."""
-    booting = LatePort(target=machine.port, opens_after=3)
-    try:
-        program, _ = program_for(machine, tarballs, VERSION, sshPort=str(booting.port))
-        refused = machine.refused_dials
-        up(machine, program)
-        assert machine.refused_dials - refused >= 2, "the first dials should have met a closed port"
-        assert master_running(machine)
-        destroy(machine, program)
-    finally:
-        booting.close()
 
 
 def test_session_dropped_mid_download_then_the_next_up_continues_it(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.contract import STACK_NAMES, CondorRelease
+from components.contract import CondorRelease
 from components.key_pair import public_key_line
 from components.personal_condor import condor_config_text
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSIONS, write_aws_state
@@ -226,7 +226,8 @@ def test_htcondors_own_files_the_user_had_are_kept(machine: Machine, tarballs: T
     assert (condor_dir / "known_hosts").read_text().startswith("submit FS unknown\n")
 
 
-@pytest.mark.parametrize("version", ["25.0.13", "24.0.23"])
+# 25.0.13 and 8.7.3 under the real engine: tests/e2e/test_engine.py.
+@pytest.mark.parametrize("version", ["24.0.23"])
 def test_new_pool_password_restarts_onto_fresh_daemons(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
 ):
@@ -247,18 +248,6 @@ def test_new_pool_password_restarts_onto_fresh_daemons(
     password_file = fresh_home / f"condor-{version}" / "local" / CondorRelease(version).pool_password_file
     assert stored_password(password_file) == b"a-rotated-pool-password"
     destroy(machine, rotated)
-
-
-def test_check_setup_failure_fails_up_with_its_own_words(
-    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path
-):
-    write_aws_state(standin_files, stacks=STACK_NAMES[:3])
-    program, _ = program_for(machine, tarballs, "24.0.23")
-    with pytest.raises(StepFailedError) as failed:
-        up(machine, program)
-    assert failed.value.step == "annex-client-check-setup-us-east-1"
-    assert "Missing security group." in failed.value.result.stderr
-    destroy(machine, program)
 
 
 @pytest.mark.parametrize(
@@ -309,17 +298,6 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
     assert f"sha256 verified: {good}" in results["personal-condor-install"].stderr
 
 
-def test_missing_tarball_fails_the_preflight_clearly_then_succeeds(
-    machine: Machine, tarballs: TarballServer, fresh_home: Path
-):
-    """Before any other step here, and before any AWS provider, which waits for the preflight."""
-    said = fails_and_leaves_nothing(machine, tarballs, fresh_home, "preflight", prefix="/nowhere")
-    assert f"no HTCondor 24.0.23 tarball for this machine at http://127.0.0.1:{tarballs.port}/nowhere/" in said
-    assert "404" in said and "condorTarballUrl" in said and PLATFORM_OF_THIS_MACHINE in said
-    assert not any(path.startswith("/nowhere") for path in tarballs.requests), "the preflight downloads nothing"
-    succeeds_and_leaves_nothing(machine, tarballs, fresh_home)
-
-
 def test_a_machine_without_the_tools_stops_at_the_preflight(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
 ):
@@ -347,20 +325,6 @@ def test_daemon_that_will_not_start_fails_with_its_own_words(
     said = fails_and_leaves_nothing(machine, tarballs, fresh_home, "personal-condor-start", prefix="/broken")
     assert "libcondor_utils.so" in said, said
     succeeds_and_leaves_nothing(machine, tarballs, fresh_home)
-
-
-def test_a_job_that_never_runs_fails_up_with_the_analysis(machine: Machine, tarballs: TarballServer, fresh_home: Path):
-    before = snapshot(fresh_home)
-    program, _ = program_for(machine, tarballs, "24.0.23", prefix="/unmatched")
-    with pytest.raises(StepFailedError) as failed:
-        up(machine, program)
-    assert failed.value.step == "personal-condor-start"
-    said = failed.value.result.stderr
-    assert "did not complete within 60s" in said and "No resources matched" in said, said
-    queue = machine.run(f". {fresh_home}/condor-24.0.23/condor.sh && condor_q")
-    assert "Total for query: 0 jobs" in queue.stdout, "the test job was left in the queue"
-    destroy(machine, program)
-    assert snapshot(fresh_home) == before
 
 
 def test_the_local_path_refuses_root(machine: Machine, tarballs: TarballServer, fresh_home: Path):
