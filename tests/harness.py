@@ -129,14 +129,18 @@ class Program:
         return [leaf for child in children for leaf in self.resources_under(child.urn)]
 
     def longest_chain(self, registration: Registration) -> list[Registration]:
-        """The longest run of resources that must be created one after another, ending with this one."""
+        """The longest run of resources that must be created one after another, ending with this one
+        (through the providers they wait for, which are no links of it)."""
         memo: dict[str, list[Registration]] = {}
 
         def chain(current: Registration) -> list[Registration]:
             if current.urn not in memo:
                 dependencies = [*current.dependencies, *([current.provider] if current.provider else [])]
                 waits_for = {leaf.urn: leaf for dep in dependencies for leaf in self.resources_under(dep)}
-                memo[current.urn] = [*max((chain(dep) for dep in waits_for.values()), key=len, default=[]), current]
+                longest_before = max((chain(dep) for dep in waits_for.values()), key=len, default=[])
+                # A provider is waited for (it waits in turn for what it depends on) but makes nothing.
+                is_link = not current.type.startswith("pulumi:providers:")
+                memo[current.urn] = [*longest_before, *([current] if is_link else [])]
             return memo[current.urn]
 
         return chain(registration)
@@ -327,7 +331,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 urn=urn,
                 region=self.mocks.region_of(request.provider) if request.type.startswith("aws:") else "",
                 aliases=list(request.aliasURNs),
-                provider=request.provider.split("::")[0] if request.provider else "",
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
             )
         )
         return type(response)(urn=urn, id=response.id, object=obj)

@@ -110,11 +110,13 @@ class EngineStack:
     def regions(self, regions: list[str]) -> None:
         self.set({"condor-annex:regions": json.dumps(regions), "aws-side:byRegion": json.dumps(by_region(regions))})
 
-    def popen(self, *args: str) -> subprocess.Popen:
-        """The CLI itself, as a user runs it in a terminal, in a process the test can kill."""
+    def popen(self, *args: str, in_namespace: str | None = None) -> subprocess.Popen:
+        """The CLI itself, as a user runs it in a terminal, in a process the test can kill (and in a
+        network namespace of its own, if given)."""
         workspace = self.stack.workspace
+        prefix = ["ip", "netns", "exec", in_namespace] if in_namespace else []
         return subprocess.Popen(
-            [workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name],
+            [*prefix, workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name],
             cwd=workspace.work_dir,
             env={**os.environ, **workspace.env_vars},
             stdout=subprocess.PIPE,

@@ -184,21 +184,25 @@ class LatePort:
     """A port that refuses connections until `opens_after` seconds, then forwards them to sshd:
     a machine that is still booting, or whose sshd is restarting."""
 
-    def __init__(self, target: int, opens_after: float) -> None:
+    def __init__(self, target: int, opens_after: float, listen: str = SSH_HOST) -> None:
         self.port = free_port()
         self.target = target
+        self.listen = listen
+        # Connections it forwarded: the SSH connections a client opened through it.
+        self.accepted = 0
         self._closing = threading.Event()
         threading.Thread(target=self._serve, args=(opens_after,), daemon=True).start()
 
     def _serve(self, opens_after: float) -> None:
         time.sleep(opens_after)
-        with socket.create_server((SSH_HOST, self.port)) as listener:
+        with socket.create_server((self.listen, self.port)) as listener:
             listener.settimeout(0.2)
             while not self._closing.is_set():
                 try:
                     client, _ = listener.accept()
                 except TimeoutError:
                     continue
+                self.accepted += 1
                 upstream = socket.create_connection((SSH_HOST, self.target))
                 for source, sink in ((client, upstream), (upstream, client)):
                     threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()

@@ -7,6 +7,7 @@ the same commands.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -14,6 +15,7 @@ import shlex
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,7 @@ from tests.e2e.machine import (
 )
 from tests.e2e.release import StandinFiles, stored_password
 from tests.e2e.replay import program_for, steps
-from tests.harness import Program
+from tests.harness import ROOT, Program
 
 NEW_PASSWORD = "SENTINEL-engine-new-password-b71f"
 
@@ -345,6 +347,7 @@ def test_a_failing_step_says_why_in_the_clis_error(
         **{"condor-annex:condorTarballUrl": tarballs.url(f"{prefix}/condor-24.0.23-{{platform}}-stripped.tar.gz")},
     )
     failed = stack.up()
+    assert not [urn for urn in command_urns(stack) if urn.endswith(f"::{step}")], "a failed step is in the state"
     said = diagnostics_of(failed.error, step)
     for reason in reasons:
         assert reason in said, said[-3000:]
@@ -378,3 +381,95 @@ def test_a_machine_still_booting_is_dialled_until_sshd_answers(
 
 
 BOOT_SECONDS = 10
+
+
+@contextlib.contextmanager
+def link_in_a_namespace(machine: Machine) -> Iterator[tuple[str, int, Callable[[bool], None]]]:
+    """A network namespace for the CLI, joined to this one by a veth pair, and a port on this side
+    that forwards to the test's sshd: (namespace, port, set_silent). Silence takes this side's end
+    of the pair down, so every packet between the CLI and the machine is dropped, none refused. The
+    addresses are link-local: nothing is routed beyond the pair."""
+    namespace, here, there = "annex-silent", "annex-h", "annex-n"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True)
+
+    ip("netns", "add", namespace)
+    try:
+        ip("link", "add", here, "type", "veth", "peer", "name", there, "netns", namespace)
+        ip("addr", "add", f"{LINK_HERE}/30", "dev", here)
+        ip("link", "set", here, "up")
+        for args in (
+            ("addr", "add", f"{LINK_THERE}/30", "dev", there),
+            ("link", "set", there, "up"),
+            ("link", "set", "lo", "up"),
+        ):
+            ip("netns", "exec", namespace, "ip", *args)
+        forward = LatePort(target=machine.port, opens_after=0, listen=LINK_HERE)
+        try:
+            yield namespace, forward.port, lambda silent: ip("link", "set", here, "down" if silent else "up")
+        finally:
+            forward.close()
+    finally:
+        subprocess.run(["ip", "link", "del", here], check=False)
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+LINK_HERE, LINK_THERE = "169.254.77.1", "169.254.77.2"
+
+
+def test_a_link_that_goes_silent_mid_step_fails_the_up_within_minutes(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """Packets dropped, not refused, while the install runs: pulumi-command sets no SSH keepalive,
+    but Go dials with TCP keepalive on (15 s idle, 15 s apart, 9 probes), so the session dies
+    about 2.5 minutes into the silence and the up fails naming the step. With the link back, the
+    next up finishes the install."""
+    version = VERSION_TO_CUT
+    path = f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"
+    before = snapshot(fresh_home)
+    with link_in_a_namespace(machine) as (namespace, port, set_silent):
+        stack = engine_stack(
+            tmp_path,
+            machine,
+            tarballs,
+            version,
+            free_port(),
+            **{
+                "condor-annex:host": LINK_HERE,
+                "condor-annex:sshPort": str(port),
+                "condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz"),
+            },
+        )
+        stall = tarballs.stalls[path] = Stall(then_the_rest=True)
+        cli = stack.popen("up", "--yes", "--skip-preview", in_namespace=namespace)
+        assert stall.reached.wait(timeout=120), "the install never started its download"
+        set_silent(True)
+        silenced = time.monotonic()
+        try:
+            output, _ = cli.communicate(timeout=SILENCE_BOUND_SECONDS * 2)
+        finally:
+            stall.release.set()
+        took = time.monotonic() - silenced
+        reasons = [line.strip() for line in output.splitlines() if line.strip().startswith("error:")]
+        print(f"the up failed {took:.0f} s after the link went silent: {reasons}")
+        assert cli.returncode != 0
+        assert took < SILENCE_BOUND_SECONDS, f"the up took {took:.0f} s to give up on a silent link"
+        assert "command:remote:Command (personal-condor-install):" in output
+
+        set_silent(False)
+        for operation in (("up", "--yes", "--skip-preview"), ("destroy", "--yes", "--skip-preview")):
+            again = stack.popen(*operation, in_namespace=namespace)
+            said, _ = again.communicate(timeout=600)
+            assert again.returncode == 0, said[-3000:]
+        assert snapshot(fresh_home) == before
+
+
+# README, "When things go wrong": a silent link fails the up within this (measured: 151 and 160 s).
+SILENCE_BOUND_SECONDS = 240
+
+
+def test_the_readme_gives_the_ways_out_these_tests_run_word_for_word():
+    readme = (ROOT / "README.md").read_text()
+    for commands in (README_AFTER_A_KILLED_CLI, README_MACHINE_GONE_FOR_GOOD):
+        assert "```bash\n" + "\n".join(commands) + "\n```" in readme

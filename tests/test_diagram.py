@@ -1,0 +1,36 @@
+"""The README's picture of one `pulumi up` is the program's own, as it is now."""
+
+from __future__ import annotations
+
+from tests.diagram import README, mermaid, readme_picture
+from tests.harness import run_program
+
+
+def test_the_readmes_picture_matches_the_program():
+    assert readme_picture(README.read_text()) == mermaid(run_program()), (
+        "the program changed: run `.venv/bin/python -m tests.diagram` to draw the README's picture again"
+    )
+
+
+def test_the_picture_marks_both_longest_chains_from_the_preflight_to_the_check():
+    """Seven links each: the preflight, the four machine steps of the personal HTCondor and the
+    check; or the preflight, three AWS creates (the annex user waits for the ARNs its policy names),
+    the key files, the user_config block and the check."""
+    picture = mermaid(run_program())
+    marked = next(line for line in picture.splitlines() if line.strip().startswith("class "))
+    assert set(marked.split()[1].split(",")) == {
+        "preflight_Command",
+        "condor_dir_Command",
+        "personal_condor_install_Command",
+        "personal_condor_configure_Command",
+        "personal_condor_pool_password_Command",
+        "personal_condor_start_Command",
+        "annex_us_east_1_config_ConfigurationBucket",
+        "annex_us_east_1_instance_InstanceProfile",
+        "annex_us_east_1_sg_SecurityGroup",
+        "annex_user_AnnexUser",
+        "annex_client_key_files_Command",
+        "annex_client_user_config_Command",
+        "annex_client_check_setup_us_east_1_Command",
+    }
+    assert "preflight_Command --> aws_us_east_1_aws" in picture, "AWS waits for the preflight"
