@@ -189,23 +189,24 @@ def test_a_wrong_host_key_is_refused_before_anything_runs(
     print(f"a wrong host key was refused after {took:.0f} s")
 
 
+def stalling_download_stack(
+    tmp_path: Path, machine: Machine, tarballs: TarballServer, stall: Stall, **config: str
+) -> EngineStack:
+    """A stack whose install downloads the padded 24.0.23 tarball, which stalls half-way as `stall` says."""
+    version = VERSION_TO_CUT
+    tarballs.stalls[f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"] = stall
+    big = {"condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz")}
+    return engine_stack(tmp_path, machine, tarballs, version, free_port(), **big, **config)
+
+
 def test_a_cli_killed_mid_install_then_the_readmes_way_back(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
 ):
     """SIGKILL while the install downloads: the next up finds the stack locked; the README's three
     commands (cancel, up, refresh --clear-pending-creates) end in a working pool and a clean state."""
     before = snapshot(fresh_home)
-    version = VERSION_TO_CUT
-    path = f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"
-    stack = engine_stack(
-        tmp_path,
-        machine,
-        tarballs,
-        version,
-        free_port(),
-        **{"condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz")},
-    )
-    stall = tarballs.stalls[path] = Stall()
+    stall = Stall()
+    stack = stalling_download_stack(tmp_path, machine, tarballs, stall)
     cli = stack.popen("up", "--yes", "--skip-preview")
     assert stall.reached.wait(timeout=120), "the install never started its download"
     helpers = subprocess.run(["pgrep", "-P", str(cli.pid)], capture_output=True, text=True).stdout.split()
@@ -277,22 +278,11 @@ README_MACHINE_GONE_FOR_GOOD = ["pulumi config set machineGone true", "pulumi up
 def test_what_a_fresh_up_shows(machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path):
     """The CLI's own output: the download's progress while it stalls, something at least every 30 s,
     and no line of base64 (the key pair step's public key is not echoed)."""
-    version = VERSION_TO_CUT
-    path = f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"
-    stack = engine_stack(
-        tmp_path,
-        machine,
-        tarballs,
-        version,
-        free_port(),
-        **{"condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz")},
-    )
-    stall = tarballs.stalls[path] = Stall(then_the_rest=True)
+    stall = Stall(then_the_rest=True)
+    stack = stalling_download_stack(tmp_path, machine, tarballs, stall)
     threading.Timer(STALL_SECONDS, stall.release.set).start()
     up = stack.up()
     assert not up.error, up.error
-    for when, line in up.lines:
-        print(f"{when:6.1f} {line}")
     progress = [line for _, line in up.lines if "downloading:" in line and "MiB so far" in line]
     assert len(progress) >= 2, "no progress shown while the download stalled"
     assert any("downloaded " in line and "MiB in" in line for _, line in up.lines)
@@ -425,23 +415,11 @@ def test_a_link_that_goes_silent_mid_step_fails_the_up_within_minutes(
     but Go dials with TCP keepalive on (15 s idle, 15 s apart, 9 probes), so the session dies
     about 2.5 minutes into the silence and the up fails naming the step. With the link back, the
     next up finishes the install."""
-    version = VERSION_TO_CUT
-    path = f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"
     before = snapshot(fresh_home)
     with link_in_a_namespace(machine) as (namespace, port, set_silent):
-        stack = engine_stack(
-            tmp_path,
-            machine,
-            tarballs,
-            version,
-            free_port(),
-            **{
-                "condor-annex:host": LINK_HERE,
-                "condor-annex:sshPort": str(port),
-                "condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz"),
-            },
-        )
-        stall = tarballs.stalls[path] = Stall(then_the_rest=True)
+        stall = Stall(then_the_rest=True)
+        through_link = {"condor-annex:host": LINK_HERE, "condor-annex:sshPort": str(port)}
+        stack = stalling_download_stack(tmp_path, machine, tarballs, stall, **through_link)
         cli = stack.popen("up", "--yes", "--skip-preview", in_namespace=namespace)
         assert stall.reached.wait(timeout=120), "the install never started its download"
         set_silent(True)
