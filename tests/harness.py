@@ -413,3 +413,37 @@ def policy(registration: Registration, key: str = "policy") -> dict[str, Any]:
 
 def statements_by_sid(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {statement["Sid"]: statement for statement in document["Statement"] if "Sid" in statement}
+
+
+COMMAND_TYPES = ("command:remote:Command", "command:local:Command")
+
+
+def command_graph(program: Program) -> dict[str, dict[str, Any]]:
+    """Each command: its type, inputs, secret inputs, options, and every command it comes after
+    (through any resource between them, such as the key pair EC2 imports)."""
+    by_urn = {r.urn: r for r in program.registrations}
+
+    def before(urn: str, seen: set[str]) -> set[str]:
+        found = set()
+        registration = by_urn[urn]
+        for dependency in [*registration.dependencies, *([registration.provider] if registration.provider else [])]:
+            if dependency in seen or dependency not in by_urn:
+                continue
+            seen.add(dependency)
+            if by_urn[dependency].type in COMMAND_TYPES:
+                found.add(by_urn[dependency].name)
+            found |= before(dependency, seen)
+        return found
+
+    return {
+        r.name: {
+            "type": r.type,
+            "inputs": _comparable(r.inputs),
+            "secret_inputs": sorted(r.secret_inputs),
+            "delete_before_replace": r.delete_before_replace,
+            "additional_secret_outputs": sorted(r.additional_secret_outputs),
+            "after": sorted(before(r.urn, set())),
+        }
+        for r in program.registrations
+        if r.type in COMMAND_TYPES
+    }

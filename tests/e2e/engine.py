@@ -56,6 +56,9 @@ class Run:
     lines: list[tuple[float, str]] = field(default_factory=list)
     # What the providers said, the passing status messages the display overwrites among them.
     diagnostics: list[str] = field(default_factory=list)
+    # The commands in the order the engine started them, and in the order they finished.
+    started: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
 
     def changed(self) -> dict[str, str]:
         """The commands the engine did something to (anything but `same`), by name."""
@@ -78,6 +81,10 @@ class EngineStack:
             pre = event.resource_pre_event
             if pre and pre.metadata.type.startswith("command:"):
                 run.ops[pre.metadata.urn.rsplit("::", 1)[-1]] = pre.metadata.op.value
+                run.started.append(pre.metadata.urn.rsplit("::", 1)[-1])
+            done = event.res_outputs_event
+            if done and done.metadata.type.startswith("command:"):
+                run.finished.append(done.metadata.urn.rsplit("::", 1)[-1])
             if event.diagnostic_event:
                 run.diagnostics.append(event.diagnostic_event.message)
 

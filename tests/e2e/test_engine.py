@@ -36,7 +36,7 @@ from tests.e2e.machine import (
 )
 from tests.e2e.release import StandinFiles, stored_password
 from tests.e2e.replay import program_for, steps
-from tests.harness import ROOT, Program
+from tests.harness import ROOT, Program, command_graph
 
 NEW_PASSWORD = "SENTINEL-engine-new-password-b71f"
 
@@ -69,6 +69,13 @@ def test_a_whole_life_under_the_engine(
     first = stack.up()
     assert not first.error, first.error + first.output
     assert first.changed() == dict.fromkeys(replay_names(machine, tarballs, version, port), "create")
+    # The replay's one-after-another order rests on the commands each step comes after in the
+    # registrations; the engine started no step before every one of those had finished.
+    replay_program, _ = program_for(machine, tarballs, version, port=port)
+    for name, step in command_graph(replay_program).items():
+        for before in step["after"]:
+            assert first.finished.index(before) < first.started.index(name), f"{name} started before {before}"
+    assert len(set(first.started) & set(first.finished)) == len(first.started)
     assert master_running(machine)
     install_dir = fresh_home / f"condor-{version}"
     queue = machine.run(f". {install_dir}/condor.sh && condor_q")

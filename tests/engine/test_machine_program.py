@@ -10,14 +10,12 @@ values, stdin and connection) and the same commands before it.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from tests.harness import ROOT, SECRET_KEYS, SENTINEL_SECRET_KEY, Program, _comparable, run_program, secret_config
+from tests.harness import ROOT, SECRET_KEYS, SENTINEL_SECRET_KEY, Program, command_graph, run_program, secret_config
 
 MACHINE_PROGRAM = ROOT / "tests" / "engine" / "machine_side" / "__main__.py"
-COMMAND_TYPES = ("command:remote:Command", "command:local:Command")
 
 
 def machine_program(config: dict[str, str], project: Program) -> Program:
@@ -30,37 +28,6 @@ def machine_program(config: dict[str, str], project: Program) -> Program:
     return run_program(
         {**config, **aws_side}, source=MACHINE_PROGRAM, secret_keys=[*SECRET_KEYS, "aws-side:secretAccessKey"]
     )
-
-
-def commands(program: Program) -> dict[str, dict[str, Any]]:
-    """Each command: its type, inputs, secret inputs, options, and every command it comes after
-    (through any resource between them, such as the key pair EC2 imports)."""
-    by_urn = {r.urn: r for r in program.registrations}
-
-    def before(urn: str, seen: set[str]) -> set[str]:
-        found = set()
-        registration = by_urn[urn]
-        for dependency in [*registration.dependencies, *([registration.provider] if registration.provider else [])]:
-            if dependency in seen or dependency not in by_urn:
-                continue
-            seen.add(dependency)
-            if by_urn[dependency].type in COMMAND_TYPES:
-                found.add(by_urn[dependency].name)
-            found |= before(dependency, seen)
-        return found
-
-    return {
-        r.name: {
-            "type": r.type,
-            "inputs": _comparable(r.inputs),
-            "secret_inputs": sorted(r.secret_inputs),
-            "delete_before_replace": r.delete_before_replace,
-            "additional_secret_outputs": sorted(r.additional_secret_outputs),
-            "after": sorted(before(r.urn, set())),
-        }
-        for r in program.registrations
-        if r.type in COMMAND_TYPES
-    }
 
 
 LOCAL = {
@@ -84,4 +51,4 @@ LOCAL = {
 def test_the_machine_program_runs_the_projects_own_commands(config: dict[str, str]):
     project = run_program(config)
     machine_side = machine_program(config, project)
-    assert commands(machine_side) == commands(project)
+    assert command_graph(machine_side) == command_graph(project)
