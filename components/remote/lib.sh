@@ -124,6 +124,7 @@ stop_condor() {
     fi
     sleep 1
     waited=$((waited + 1))
+    [ $((waited % 10)) -ne 0 ] || log "waiting for condor_master (pid $pid) to stop (${waited}s)"
   done
   rm -f "$(master_pid_file)"
 }
