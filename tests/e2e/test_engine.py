@@ -7,6 +7,7 @@ the same commands.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -172,30 +173,6 @@ def replay_changes(before: Program, after: Program) -> list[str]:
     return sorted((names_before - names_after) | set(after.changed_from(before)))
 
 
-def test_a_wrong_host_key_is_refused_before_anything_runs(
-    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path, tmp_path: Path
-):
-    other = tmp_path / "other_host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    before = snapshot(fresh_home)
-    stack = engine_stack(
-        tmp_path / "stack",
-        machine,
-        tarballs,
-        "25.0.13",
-        free_port(),
-        **{"condor-annex:sshHostKey": host_key_line(Path(f"{other}.pub"))},
-    )
-    started = time.monotonic()
-    refused = stack.up()
-    took = time.monotonic() - started
-    assert "ssh: handshake failed: ssh: host key mismatch" in refused.error, refused.error
-    assert refused.changed() == {"preflight": "create"}, "nothing after the preflight may start"
-    assert not [r["urn"] for r in stack.resources() if r["type"].startswith("command:")], "a command is in the state"
-    assert snapshot(fresh_home) == before and tool_runs(standin_files) == []
-    print(f"a wrong host key was refused after {took:.0f} s")
-
-
 def stalling_download_stack(
     tmp_path: Path, machine: Machine, tarballs: TarballServer, stall: Stall, **config: str
 ) -> EngineStack:
@@ -250,32 +227,53 @@ def command_urns(stack: EngineStack) -> list[str]:
     return sorted(r["urn"] for r in stack.resources() if r["type"].startswith("command:"))
 
 
-def test_destroy_while_the_machine_is_unreachable_drops_nothing_then_the_readmes_way_out(
-    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+def test_a_machine_that_does_not_answer_or_answers_with_another_key(
+    machine: Machine,
+    tarballs: TarballServer,
+    standin_files: StandinFiles,
+    fresh_home: Path,
+    tmp_path: Path,
 ):
-    """sshd stops answering (connection refused) before a destroy: the destroy fails naming the
-    host and keeps every step in the state; for a machine gone for good, the README's two commands
-    destroy everything else and forget the machine's steps."""
+    """Two stacks, each waiting out the provider's 30 dials at the same time (about two minutes):
+
+    - sshd stops answering (connection refused) before a destroy: the destroy fails naming the host
+      and port and keeps every step in the state; for a machine gone for good, the README's three
+      commands destroy everything else and forget the machine's steps without reaching it;
+    - a wrong sshHostKey: the up is refused at the first step, the preflight, and nothing else
+      starts or is recorded.
+
+    Nothing runs on the machine meanwhile: the home stays as it was and no HTCondor tool runs."""
     link = LatePort(target=machine.port, opens_after=0)
-    stack = engine_stack(
-        tmp_path, machine, tarballs, "25.0.13", free_port(), **{"condor-annex:sshPort": str(link.port)}
-    )
-    assert not (first := stack.up()).error, first.error
-    steps_in_state = command_urns(stack)
+    through_link = {"condor-annex:sshPort": str(link.port)}
+    unreachable = engine_stack(tmp_path / "unreachable", machine, tarballs, "25.0.13", free_port(), **through_link)
+    assert not (first := unreachable.up()).error, first.error
+    steps_in_state = command_urns(unreachable)
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    wrong_key = {"condor-annex:sshHostKey": host_key_line(Path(f"{other}.pub"))}
+    impostor = engine_stack(tmp_path / "wrong-key", machine, tarballs, "25.0.13", free_port(), **wrong_key)
     link.close()
-    started = time.monotonic()
-    failed = stack.destroy()
-    took = time.monotonic() - started
+    before = snapshot(fresh_home)
+    standin_files.argv_log.write_text("")
+
+    with concurrent.futures.ThreadPoolExecutor() as both:
+        started = time.monotonic()
+        destroying, refusing = both.submit(unreachable.destroy), both.submit(impostor.up)
+        failed, refused = destroying.result(), refusing.result()
+        print(f"both gave up after {time.monotonic() - started:.0f} s")
     assert f"dial tcp {SSH_HOST}:{link.port}: connect: connection refused" in failed.error, failed.error
-    assert command_urns(stack) == steps_in_state, "a step the machine still has was dropped from the state"
-    print(f"destroy gave up on an unreachable machine after {took:.0f} s")
+    assert command_urns(unreachable) == steps_in_state, "a step the machine still has was dropped from the state"
+    assert "ssh: handshake failed: ssh: host key mismatch" in refused.error, refused.error
+    assert refused.changed() == {"preflight": "create"}, "nothing after the preflight may start"
+    assert command_urns(impostor) == [], "a command is in the state"
+    assert snapshot(fresh_home) == before and tool_runs(standin_files) == []
 
     for command in README_MACHINE_GONE_FOR_GOOD:
         started = time.monotonic()
-        done = stack.cli(*shlex.split(command)[1:])
+        done = unreachable.cli(*shlex.split(command)[1:])
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
         assert time.monotonic() - started < 60, f"{command} tried to reach the machine"
-    assert stack.resources() == []
+    assert unreachable.resources() == []
 
 
 # README, "When things go wrong": the machine is gone for good.
