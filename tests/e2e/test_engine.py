@@ -74,8 +74,8 @@ def test_a_whole_life_under_the_engine(
     # registrations; the engine started no step before every one of those had finished.
     replay_program, _ = program_for(machine, tarballs, version, port=port)
     for name, step in command_graph(replay_program).items():
-        for before in step["after"]:
-            assert first.finished.index(before) < first.started.index(name), f"{name} started before {before}"
+        for earlier in step["after"]:
+            assert first.finished.index(earlier) < first.started.index(name), f"{name} started before {earlier}"
     assert len(set(first.started) & set(first.finished)) == len(first.started)
     assert master_running(machine)
     install_dir = fresh_home / f"condor-{version}"
