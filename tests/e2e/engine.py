@@ -28,7 +28,7 @@ MACHINE_PROGRAM = ROOT / "tests" / "engine" / "machine_side"
 ACCOUNT_ID = "123456789012"
 SECRET_ACCESS_KEY = "SENTINEL-engine-aws-secret-key-91c2"
 ACCESS_KEY_ID = "AKIAENGINETEST000001"
-PLATFORM = "x86_64_Debian12"
+ENGINE_POOL_PASSWORD = "SENTINEL-engine-pool-password-3e8d"
 
 
 def by_region(regions: list[str]) -> dict[str, dict[str, str]]:
@@ -49,7 +49,6 @@ def by_region(regions: list[str]) -> dict[str, dict[str, str]]:
 class Run:
     """One engine operation: what it printed, and each resource's operation by name."""
 
-    output: str
     ops: dict[str, str] = field(default_factory=dict)
     error: str = ""
     # Each line the CLI printed, with when it printed it (seconds from the start).
@@ -59,6 +58,10 @@ class Run:
     # The commands in the order the engine started them, and in the order they finished.
     started: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines)
 
     def changed(self) -> dict[str, str]:
         """The commands the engine did something to (anything but `same`), by name."""
@@ -71,7 +74,7 @@ class EngineStack:
     state: Path
 
     def _run(self, operation: str, **kwargs: Any) -> Run:
-        run = Run(output="")
+        run = Run()
         started = time.monotonic()
 
         def on_output(line: str) -> None:
@@ -92,7 +95,6 @@ class EngineStack:
             getattr(self.stack, operation)(on_output=on_output, on_event=on_event, **kwargs)
         except automation.errors.CommandError as error:
             run.error = str(error)
-        run.output = "\n".join(line for _, line in run.lines)
         return run
 
     def up(self) -> Run:
@@ -117,32 +119,23 @@ class EngineStack:
     def regions(self, regions: list[str]) -> None:
         self.set({"condor-annex:regions": json.dumps(regions), "aws-side:byRegion": json.dumps(by_region(regions))})
 
+    def _command(self, *args: str) -> tuple[list[str], dict[str, Any]]:
+        """A CLI command as a user types it, in the project, on this stack: its argv and where it runs."""
+        workspace = self.stack.workspace
+        argv = [workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name]
+        return argv, {"cwd": workspace.work_dir, "env": {**os.environ, **workspace.env_vars}, "text": True}
+
     def popen(self, *args: str, in_namespace: str | None = None) -> subprocess.Popen:
         """The CLI itself, as a user runs it in a terminal, in a process the test can kill (and in a
         network namespace of its own, if given)."""
-        workspace = self.stack.workspace
+        argv, where = self._command(*args)
         prefix = ["ip", "netns", "exec", in_namespace] if in_namespace else []
-        return subprocess.Popen(
-            [*prefix, workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name],
-            cwd=workspace.work_dir,
-            env={**os.environ, **workspace.env_vars},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        return subprocess.Popen([*prefix, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **where)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        """One CLI command as a user types it, in the project, on this stack."""
-        workspace = self.stack.workspace
-        return subprocess.run(
-            [workspace.pulumi_command.command, *args, "--non-interactive", "--stack", self.stack.name],
-            cwd=workspace.work_dir,
-            env={**os.environ, **workspace.env_vars},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        """One CLI command, run to its end."""
+        argv, where = self._command(*args)
+        return subprocess.run(argv, capture_output=True, timeout=600, check=False, **where)
 
     def export(self) -> str:
         """`pulumi stack export` as a user runs it (the Automation API's own export shows secrets)."""
@@ -212,6 +205,3 @@ def engine_stack(
     )
     stack.regions(["us-east-1"])
     return stack
-
-
-ENGINE_POOL_PASSWORD = "SENTINEL-engine-pool-password-3e8d"

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from components.contract import STACK_NAMES, CondorRelease
-from tests.e2e.conftest import VERSION_TO_CUT, write_aws_state
-from tests.e2e.engine import ENGINE_POOL_PASSWORD, PLATFORM, SECRET_ACCESS_KEY, EngineStack, engine_stack
+from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT, write_aws_state
+from tests.e2e.engine import ENGINE_POOL_PASSWORD, SECRET_ACCESS_KEY, EngineStack, engine_stack
 from tests.e2e.machine import (
     SSH_HOST,
     LatePort,
@@ -178,7 +178,7 @@ def stalling_download_stack(
 ) -> EngineStack:
     """A stack whose install downloads the padded 24.0.23 tarball, which stalls half-way as `stall` says."""
     version = VERSION_TO_CUT
-    tarballs.stalls[f"/big/condor-{version}-{PLATFORM}-stripped.tar.gz"] = stall
+    tarballs.stalls[f"/big/condor-{version}-{PLATFORM_OF_THIS_MACHINE}-stripped.tar.gz"] = stall
     big = {"condor-annex:condorTarballUrl": tarballs.url(f"/big/condor-{version}-{{platform}}-stripped.tar.gz")}
     return engine_stack(tmp_path, machine, tarballs, version, free_port(), **big, **config)
 
