@@ -140,3 +140,12 @@ def test_a_missing_required_key_is_still_refused_by_the_cli(project: Path, cli_e
     assert pulumi(project, cli_env, "config", "rm", "host").returncode == 0
     said = "".join(pulumi(project, cli_env, "preview").__dict__[stream] for stream in ("stdout", "stderr"))
     assert "missing configuration value 'host'" in said, said
+
+
+def test_machine_gone_as_the_readme_sets_it_passes_the_clis_validation(project: Path, cli_env: dict[str, str]):
+    """Pulumi.yaml declares machineGone a boolean: the README's `config set machineGone true` must
+    pass the CLI's type check and the program's own."""
+    quick_start(project, cli_env)
+    assert pulumi(project, cli_env, "config", "set", "machineGone", "true").returncode == 0
+    preview = pulumi(project, cli_env, "preview")
+    assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
