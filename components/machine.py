@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_command as command
 
+from components.host_key import HostKeyCheck, verified_host_key
+
 if TYPE_CHECKING:
     from components.settings import Settings
 
@@ -31,10 +33,11 @@ def shell_value(value: str) -> str:
     return shlex.quote(value)
 
 
-def render(script: str, step: str, action: str, values: Mapping[str, str]) -> str:
-    """The command string for one action of one step script."""
+def script_text(script: str, step: str, values: Mapping[str, str]) -> str:
+    """A script of `remote/` behind its header of values and lib.sh, whole: what a step runs, or a
+    file a step writes for something else to run (the keeper)."""
     header = "".join(f"{name}={shell_value(value)}\n" for name, value in sorted(values.items()))
-    body = "\n".join(
+    return "\n".join(
         [
             f"STEP={shlex.quote(step)}",
             header,
@@ -42,7 +45,11 @@ def render(script: str, step: str, action: str, values: Mapping[str, str]) -> st
             (SCRIPTS / script).read_text(),
         ]
     )
-    return f"bash -c {shlex.quote(body)} {shlex.quote(step)} {action}"
+
+
+def render(script: str, step: str, action: str, values: Mapping[str, str]) -> str:
+    """The command string for one action of one step script."""
+    return f"bash -c {shlex.quote(script_text(script, step, values))} {shlex.quote(step)} {action}"
 
 
 @dataclass
@@ -132,15 +139,27 @@ Machine = SshMachine | LocalMachine
 
 
 def machine_for(settings: Settings) -> Machine:
-    """The machine the settings name: this one (a local `host`) or one reached over SSH."""
+    """The machine the settings name: this one (a local `host`) or one reached over SSH, with the
+    host key it must offer."""
     if settings.runs_locally:
         return LocalMachine(gone=settings.machine_gone)
+    host_key = verified_host_key(
+        HostKeyCheck(
+            host=settings.host,
+            port=settings.ssh_port,
+            user=settings.ssh_user,
+            pinned=settings.ssh_host_key,
+            accepts_any=settings.ssh_accept_any_host_key,
+            gone=settings.machine_gone,
+            known_hosts=Path.home() / ".ssh" / "known_hosts",
+        )
+    )
     return SshMachine(
         host=settings.host,
         user=settings.ssh_user,
         port=settings.ssh_port,
         private_key=settings.ssh_private_key,
-        host_key=settings.ssh_host_key,
+        host_key=host_key,
         gone=settings.machine_gone,
     )
 

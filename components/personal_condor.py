@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import pulumi
 
 from components.contract import CondorRelease
-from components.machine import Machine, Step, machine_step
+from components.machine import Machine, Step, machine_step, script_text
 
 START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
 # A real 24.0.23 runs the guide's test job within seconds of condor_reschedule.
 JOB_TIMEOUT_SECONDS = 60
+# How soon the crontab starts a condor_master that died (and at every boot).
+KEEP_EVERY_MINUTES = 5
 
 
 def condor_config_text(release: CondorRelease, collector_port: int, public_name: str | None) -> str:
@@ -93,7 +95,10 @@ class PersonalCondor(pulumi.ComponentResource):
     condor_sh: str
     config_file: str
     pool_password_file: str
+    # The pool answers and runs a job.
     ready: pulumi.Resource
+    # The crontab lines that start it at boot.
+    autostart: pulumi.Resource
 
     def __init__(self, name: str, args: PersonalCondorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:PersonalCondor", name, None, opts)
@@ -166,6 +171,25 @@ class PersonalCondor(pulumi.ComponentResource):
                     "RESTART_REASON": restart_reason,
                 },
                 depends_on=[store_password],
+                location=[args.install_dir],
+            ),
+            parent=self,
+        )
+
+        # Back after a reboot or a dead master: the user's crontab runs the keeper, a file in the
+        # install holding INSTALL_DIR (as "$HOME"/..., which cron sets) and lib.sh's helpers.
+        self.autostart = machine_step(
+            args.machine,
+            Step(
+                name=f"{name}-autostart",
+                script="autostart.sh",
+                values={
+                    "INSTALL_DIR": args.install_dir,
+                    "KEEPER_SCRIPT": "#!/usr/bin/env bash\n"
+                    + script_text("keeper.sh", "condor-annex-keeper", install_values),
+                    "KEEP_EVERY_MINUTES": str(KEEP_EVERY_MINUTES),
+                },
+                depends_on=[start],
                 location=[args.install_dir],
             ),
             parent=self,

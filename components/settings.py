@@ -58,6 +58,7 @@ KNOWN_KEYS = (
     "sshPort",
     "sshPrivateKey",
     "sshHostKey",
+    "sshAcceptAnyHostKey",
     "publicName",
     "machineGone",
     "condorVersion",
@@ -128,7 +129,10 @@ class Settings:
     ssh_user: str
     ssh_port: int
     ssh_private_key: pulumi.Output[str] | None
+    # Pinned by the user; when None, the user's ~/.ssh/known_hosts says which key (components/host_key.py).
     ssh_host_key: str | None
+    # A throwaway machine: the steps accept any host key.
+    ssh_accept_any_host_key: bool
     # The name annex instances call this machine back at; None leaves it to HTCondor ($(FULL_HOSTNAME)).
     public_name: str | None
     release: CondorRelease
@@ -321,6 +325,13 @@ def _host_key(reader: _Reader) -> str | None:
     return None
 
 
+def _boolean(reader: _Reader, key: str) -> bool:
+    value = reader.config.get(key) or "false"
+    if value not in ("true", "false"):
+        reader.fail(key, value, "true or false")
+    return value == "true"
+
+
 def _ssh_fields(key: str) -> list[bytes] | None:
     """The length-prefixed fields of an SSH public key blob, or None when it is not one (cut short)."""
     try:
@@ -383,9 +394,10 @@ def read_settings(
         "the public DNS name or IPv4 address of the Linux machine that runs the personal HTCondor, "
         "or localhost to run on this machine",
     )
+    accept_any_host_key = _boolean(reader, "sshAcceptAnyHostKey")
     if runs_locally:
-        for key in ("sshUser", "sshPrivateKey", "sshHostKey"):
-            if reader.value(key) is not None:
+        for key in ("sshUser", "sshPrivateKey", "sshHostKey", "sshAcceptAnyHostKey"):
+            if reader.value(key) not in (None, "false"):
                 reader.problems.append(
                     f"{PROJECT}:{key} is set, but host is {host}: the steps run on this machine as the user "
                     "running pulumi, without SSH; remove it"
@@ -473,9 +485,11 @@ def read_settings(
         else:
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
 
-    machine_gone = reader.config.get("machineGone") or "false"
-    if machine_gone not in ("true", "false"):
-        reader.fail("machineGone", machine_gone, "true or false")
+    ssh_host_key = None if runs_locally else _host_key(reader)
+    if ssh_host_key and accept_any_host_key:
+        reader.problems.append(
+            f"{PROJECT}:sshAcceptAnyHostKey is true and {PROJECT}:sshHostKey pins a key: keep one of them"
+        )
 
     settings = Settings(
         regions=regions,
@@ -485,7 +499,8 @@ def read_settings(
         ssh_user=ssh_user,
         ssh_port=reader.port("sshPort", 22, 1),
         ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
-        ssh_host_key=None if runs_locally else _host_key(reader),
+        ssh_host_key=ssh_host_key,
+        ssh_accept_any_host_key=accept_any_host_key and not runs_locally,
         public_name=public_name,
         release=release,
         tarball_url=tarball_url or release.default_tarball_url,
@@ -500,7 +515,7 @@ def read_settings(
         annex_image_id=reader.text("annexImageId", AMI, "an AMI id such as ami-0123456789abcdef0"),
         annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
         log_retention_days=retention,
-        machine_gone=machine_gone == "true",
+        machine_gone=_boolean(reader, "machineGone"),
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

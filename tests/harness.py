@@ -14,6 +14,7 @@ import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 from google.protobuf import json_format
@@ -22,6 +23,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
+
+from components import host_key
+from components.host_key import HostKey
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
@@ -41,10 +45,13 @@ PROVIDER_SECRET_OUTPUTS = {
     "aws:iam/accessKey:AccessKey": {"secret", "sesSmtpPasswordV4"},
 }
 
+# The machine's host key, pinned: no test reads the known_hosts of whoever runs it.
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW"
 BASE_CONFIG = {
     "aws:region": "us-east-1",
     f"{PROJECT}:host": "203.0.113.7",
     f"{PROJECT}:sshUser": "annex",
+    f"{PROJECT}:sshHostKey": HOST_KEY,
     f"{PROJECT}:poolPassword": "SENTINEL-pool-password-5d1e",
 }
 SECRET_KEYS = [f"{PROJECT}:poolPassword", f"{PROJECT}:sshPrivateKey"]
@@ -357,11 +364,13 @@ def run_program(
     secret_keys: list[str] = SECRET_KEYS,
     resolve_aliases: bool = False,
     account: dict[str, RegionHolds] | None = None,
+    offered_host_key: HostKey | None = None,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
     Registrations are recorded in `into` when given, so a caller sees them even if the program raises.
     `account` is what each region holds before the up (by default nothing, and a default VPC).
+    No machine answers under mocks: an up's ssh-keyscan gets `offered_host_key` (None: no answer).
     """
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
@@ -380,7 +389,8 @@ def run_program(
             exported[name] = pulumi.Output.from_input(value)
         return pulumi.Output.all(*exported.values())
 
-    pulumi.runtime.test(body)()
+    with mock.patch.object(host_key, "offered_host_key", lambda *_: offered_host_key):
+        pulumi.runtime.test(body)()
     resolved = {
         name: StackOutput(_sync_await(output.future()), _sync_await(output.is_secret()))
         for name, output in exported.items()

@@ -12,10 +12,10 @@ def test_the_readmes_picture_matches_the_program():
     )
 
 
-def test_the_picture_marks_both_longest_chains_from_the_preflight_to_the_check():
+def test_the_picture_marks_the_longest_chains_from_the_preflight():
     """Seven links each: the preflight, the four machine steps of the personal HTCondor and the
-    check; or the preflight, three AWS creates (the annex user waits for the ARNs its policy names),
-    the key files, the user_config block and the check."""
+    check, or the autostart after them; or the preflight, three AWS creates (the annex user waits for
+    the ARNs its policy names), the key files, the user_config block and the check."""
     picture = mermaid(run_program())
     marked = next(line for line in picture.splitlines() if line.strip().startswith("class "))
     assert set(marked.split()[1].split(",")) == {
@@ -25,6 +25,7 @@ def test_the_picture_marks_both_longest_chains_from_the_preflight_to_the_check()
         "personal_condor_configure_Command",
         "personal_condor_pool_password_Command",
         "personal_condor_start_Command",
+        "personal_condor_autostart_Command",
         "annex_us_east_1_config_ConfigurationBucket",
         "annex_us_east_1_instance_InstanceProfile",
         "annex_us_east_1_sg_SecurityGroup",

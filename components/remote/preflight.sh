@@ -7,7 +7,7 @@ set -euo pipefail
 # What the steps run that a minimal image can lack, with the Debian/Ubuntu package that has it.
 missing_tools() {
   local tool
-  for tool in tar:tar gzip:gzip sha256sum:coreutils ssh-keygen:openssh-client; do
+  for tool in tar:tar gzip:gzip sha256sum:coreutils ssh-keygen:openssh-client crontab:cron flock:util-linux; do
     command -v "${tool%%:*}" >/dev/null || printf '%s (%s)\n' "${tool%%:*}" "${tool#*:}"
   done
   command -v curl >/dev/null || command -v wget >/dev/null || printf 'curl or wget (curl)\n'

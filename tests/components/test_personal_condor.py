@@ -137,6 +137,7 @@ def test_the_public_name_is_host_or_publicname_and_local_leaves_it_to_htcondor()
     local = {
         "condor-annex:host": "localhost",
         "condor-annex:sshUser": None,
+        "condor-annex:sshHostKey": None,
         "condor-annex:sshIngressCidrs": "[]",
     }
     unnamed = run_program({**local, "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]'})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from components.settings import ConfigError
-from tests.harness import BASE_CONFIG, Program, run_program
+from tests.harness import BASE_CONFIG, HOST_KEY, Program, run_program
 
 P = "condor-annex"
 
@@ -77,9 +79,18 @@ BAD_CONFIGS = [
         f"{P}:sshHostKey is set, but host is 127.0.0.1",
         "remove it",
     ),
-    ({f"{P}:host": "::1", f"{P}:sshUser": None}, f"{P}:condorIngressCidrs is required", "not the address AWS sees"),
     (
-        {f"{P}:host": "localhost", f"{P}:sshUser": None, f"{P}:condorIngressCidrs": '["203.0.113.7/32"]'},
+        {f"{P}:host": "::1", f"{P}:sshUser": None, f"{P}:sshHostKey": None},
+        f"{P}:condorIngressCidrs is required",
+        "not the address AWS sees",
+    ),
+    (
+        {
+            f"{P}:host": "localhost",
+            f"{P}:sshUser": None,
+            f"{P}:sshHostKey": None,
+            f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
+        },
         f"{P}:sshIngressCidrs is required",
         "[] for none",
     ),
@@ -195,14 +206,21 @@ def test_pool_password_control_characters_are_refused(character: str):
     assert f"{P}:poolPassword = [secret]" in message and "control characters" in message
 
 
-def test_optional_keys_at_their_pulumi_yaml_default_are_unset():
+def test_optional_keys_at_their_pulumi_yaml_default_are_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The CLI merges Pulumi.yaml's defaults into the stack's config: "" must read as unset."""
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "known_hosts").write_text(f"203.0.113.7 {HOST_KEY}\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
     optional = ["sshPrivateKey", "sshHostKey", "condorTarballUrl", "condorTarballSha256", "installDir"]
-    program = run_program({f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType"]})
+    program = run_program(
+        {f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType"]}
+        | {f"{P}:sshAcceptAnyHostKey": "false", f"{P}:machineGone": "false"}
+    )
     install = program.named("personal-condor-install").inputs["create"]
     assert 'INSTALL_DIR="$HOME"/condor-25.0.13' in install
     assert "https://htcss-downloads.chtc.wisc.edu/tarball/25.0/25.0.13/release/" in install
-    assert "privateKey" not in program.named("personal-condor-install").inputs["connection"]
+    connection = program.named("personal-condor-install").inputs["connection"]
+    assert "privateKey" not in connection and connection["hostKey"] == HOST_KEY, "known_hosts holds the key"
 
 
 @pytest.mark.parametrize(
@@ -229,6 +247,8 @@ def test_localhost_needs_no_ssh_user_under_pulumi_yamls_defaults():
         {
             f"{P}:host": "localhost",
             f"{P}:sshUser": "",
+            f"{P}:sshHostKey": "",
+            f"{P}:sshAcceptAnyHostKey": "false",
             f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
             f"{P}:sshIngressCidrs": "[]",
         }
@@ -244,9 +264,6 @@ def test_a_private_key_in_plain_text_is_refused():
     message = str(raised.value)
     assert f"{P}:sshPrivateKey = [secret]" in message and "--secret" in message
     assert "SENTINEL-ssh-private-key" not in message
-
-
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAai6gPahF04cQCGF76ki7OmuRulu8RDvtkqFFLZE8zW"
 
 
 @pytest.mark.parametrize(
@@ -284,13 +301,14 @@ def test_localhost_runs_every_step_here_as_a_local_command():
         {
             f"{P}:host": "localhost",
             f"{P}:sshUser": None,
+            f"{P}:sshHostKey": None,
             f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
             f"{P}:sshIngressCidrs": "[]",
         }
     )
     assert program.of_type("command:remote:Command") == []
     local = program.of_type("command:local:Command")
-    assert len(local) == 10
+    assert len(local) == 11
     for step in local:
         assert "connection" not in step.inputs and step.inputs["addPreviousOutputInEnv"] is False
         assert step.delete_before_replace

@@ -58,9 +58,9 @@ def machine(workdir: Path) -> Iterator[Machine]:
 
 
 @pytest.fixture(scope="session")
-def sshd_host_key(machine: Machine, workdir: Path) -> Path:
+def sshd_host_key(machine: Machine) -> Path:
     """The public half of the test sshd's host key."""
-    return workdir / "sshd" / "host_key.pub"
+    return machine.host_key
 
 
 @pytest.fixture(scope="session")

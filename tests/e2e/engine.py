@@ -20,6 +20,7 @@ from typing import Any
 
 from pulumi import automation
 
+from components.host_key import known_hosts_name
 from tests.e2e.machine import SSH_HOST, Machine, TarballServer
 from tests.engine.cli import PASSPHRASE, engine_bin
 from tests.harness import ROOT
@@ -154,11 +155,33 @@ class EngineStack:
         return json.loads(self.export())["deployment"].get("resources") or []
 
 
+def remember_host_key(home: Path, host: str, port: int, public_key: Path, hashed: bool = False) -> None:
+    """Record a host key in home's ~/.ssh/known_hosts as OpenSSH does, hashed as with HashKnownHosts."""
+    known_hosts = home / ".ssh" / "known_hosts"
+    known_hosts.parent.mkdir(mode=0o700, exist_ok=True)
+    key_type, blob = public_key.read_text().split()[:2]
+    with known_hosts.open("a") as file:
+        file.write(f"{known_hosts_name(host, port)} {key_type} {blob}\n")
+    if hashed:
+        subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known_hosts)], check=True, capture_output=True)
+        Path(f"{known_hosts}.old").unlink()
+
+
 def engine_stack(
-    workdir: Path, machine: Machine, tarballs: TarballServer, version: str, port: int, **config: str
+    workdir: Path,
+    machine: Machine,
+    tarballs: TarballServer,
+    version: str,
+    port: int,
+    known_host_key: Path | None = None,
+    hashed: bool = False,
+    knows_host: bool = True,
+    **config: str,
 ) -> EngineStack:
     """A new stack of the machine-side program in a copy of it under workdir, over SSH to the test's
-    sshd, with its own state backend and Pulumi home."""
+    sshd, with its own state backend and Pulumi home. workdir is the home of the user running it:
+    its ~/.ssh/known_hosts holds `known_host_key` (by default the sshd's own) for the host and port
+    the stack reaches, hashed or not, unless it `knows_host` not."""
     project = workdir / "project"
     project.mkdir(parents=True)
     shutil.copy(MACHINE_PROGRAM / "__main__.py", project / "__main__.py")
@@ -204,4 +227,8 @@ def engine_stack(
         secret=("condor-annex:sshPrivateKey", "condor-annex:poolPassword", "aws-side:secretAccessKey"),
     )
     stack.regions(["us-east-1"])
+    host = config.get("condor-annex:host", SSH_HOST)
+    ssh_port = int(config.get("condor-annex:sshPort", machine.port))
+    if knows_host:
+        remember_host_key(workdir, host, ssh_port, known_host_key or machine.host_key, hashed)
     return stack

@@ -48,6 +48,8 @@ class Machine:
     user: str
     home: Path
     client_key: Path
+    # The public half of sshd's host key.
+    host_key: Path
     sessions: int = 0
     refused_dials: int = 0
 
@@ -126,6 +128,7 @@ class Machine:
 def reset_home(machine: Machine) -> None:
     """The SSH user's home as useradd made it, with none of its processes left running."""
     subprocess.run(["pkill", "-KILL", "-u", machine.user], check=False)
+    subprocess.run(["crontab", "-r", "-u", machine.user], capture_output=True, check=False)
     shutil.rmtree(machine.home, ignore_errors=True)
     shutil.copytree("/etc/skel", machine.home)
     subprocess.run(["chown", "-R", f"{machine.user}:{machine.user}", str(machine.home)], check=True)
@@ -170,7 +173,7 @@ def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
     )
     Path("/run/sshd").mkdir(exist_ok=True)
     process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
-    machine = Machine(port=port, user=USER, home=home, client_key=client_key)
+    machine = Machine(port=port, user=USER, home=home, client_key=client_key, host_key=Path(f"{host_key}.pub"))
     deadline = time.monotonic() + 20
     while machine.run("true").status != 0:
         if time.monotonic() > deadline:
@@ -315,9 +318,19 @@ GROWS_ON_EVERY_RUN = {
 }
 
 
+def crontab_of(user: str) -> str | None:
+    """The user's crontab as `crontab -l` prints it, None when they have none."""
+    listed = subprocess.run(["crontab", "-l", "-u", user], capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        assert "no crontab for" in listed.stderr, listed.stderr
+        return None
+    return listed.stdout
+
+
 def snapshot(home: Path, skip: set[str] = frozenset()) -> dict[str, tuple[int, str]]:
-    """Every path under home with its mode and content digest."""
-    found = {}
+    """Every path under home with its mode and content digest, and the home's owner's crontab."""
+    crontab = crontab_of(home.owner())
+    found = {"(crontab)": (0, "none" if crontab is None else hashlib.sha256(crontab.encode()).hexdigest())}
     for path in sorted(home.rglob("*")):
         relative = str(path.relative_to(home))
         if relative in skip or any(relative.startswith(f"{s}/") for s in skip):

@@ -84,6 +84,7 @@ def build_release(
             0o755,
         ),
     }
+    files["sbin/condor_shared_port"] = (wrapper("condor_shared_port", "/.."), 0o755)
     files.update({f"bin/{tool}": (wrapper(tool, "/.."), 0o755) for tool in TOOLS})
     if tuple(int(part) for part in version.split(".")) >= (24, 11, 0):
         # condor_annex was withdrawn as a user command; `htcondor annex` runs it from libexec.

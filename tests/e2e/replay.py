@@ -117,6 +117,7 @@ def program_for(
         {
             "condor-annex:host": "localhost",
             "condor-annex:sshUser": None,
+            "condor-annex:sshHostKey": None,
             "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
             "condor-annex:sshIngressCidrs": "[]",
         }
@@ -125,6 +126,7 @@ def program_for(
             "condor-annex:host": SSH_HOST,
             "condor-annex:sshPort": str(machine.port),
             "condor-annex:sshUser": machine.user,
+            "condor-annex:sshHostKey": " ".join(machine.host_key.read_text().split()[:2]),
         }
     )
     config = {

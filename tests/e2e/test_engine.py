@@ -7,7 +7,6 @@ the same commands.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -64,7 +63,8 @@ def test_a_whole_life_under_the_engine(
     release = CondorRelease(version)
     before = snapshot(fresh_home)
     port = free_port()
-    stack: EngineStack = engine_stack(tmp_path, machine, tarballs, version, port)
+    # The sshd's key is in the user's known_hosts: plainly for one, hashed for the other.
+    stack: EngineStack = engine_stack(tmp_path, machine, tarballs, version, port, hashed=version == "8.7.3")
 
     # Up from nothing: every command the replay runs, created, and a working pool.
     first = stack.up()
@@ -129,7 +129,7 @@ def test_regions_added_and_removed_run_what_the_replay_runs(
     tmp_path: Path,
     sshd_host_key: Path,
 ):
-    """With the sshd's own host key pinned, as the README advises. Adding a region runs its key pair
+    """With the sshd's own host key pinned in sshHostKey. Adding a region runs its key pair
     and its check and rewrites the user_config block; removing it undoes those; the engine does
     exactly what the replay does for the same change, and nothing else."""
     version, port = "25.0.13", free_port()
@@ -234,13 +234,15 @@ def test_a_machine_that_does_not_answer_or_answers_with_another_key(
     fresh_home: Path,
     tmp_path: Path,
 ):
-    """Two stacks, each waiting out the provider's 30 dials at the same time (about two minutes):
+    """Host keys, checked before anything runs, and a machine that does not answer:
 
+    - the user's known_hosts holds another key for the host and port: the up stops at once naming
+      the host and both fingerprints (as `ssh-keygen -l` prints them);
+    - known_hosts holds none: the up stops at once with the command that records it, and that
+      command (answered yes) lets the next up through;
     - sshd stops answering (connection refused) before a destroy: the destroy fails naming the host
       and port and keeps every step in the state; for a machine gone for good, the README's three
-      commands destroy everything else and forget the machine's steps without reaching it;
-    - a wrong sshHostKey: the up is refused at the first step, the preflight, and nothing else
-      starts or is recorded.
+      commands destroy everything else and forget the machine's steps without reaching it.
 
     Nothing runs on the machine meanwhile: the home stays as it was and no HTCondor tool runs."""
     link = LatePort(target=machine.port, opens_after=0)
@@ -250,23 +252,44 @@ def test_a_machine_that_does_not_answer_or_answers_with_another_key(
     steps_in_state = command_urns(unreachable)
     other = tmp_path / "other_host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    wrong_key = {"condor-annex:sshHostKey": host_key_line(Path(f"{other}.pub"))}
-    impostor = engine_stack(tmp_path / "wrong-key", machine, tarballs, "25.0.13", free_port(), **wrong_key)
-    link.close()
+    impostor = engine_stack(
+        tmp_path / "wrong-key", machine, tarballs, "25.0.13", free_port(), known_host_key=Path(f"{other}.pub")
+    )
+    stranger = engine_stack(tmp_path / "no-key", machine, tarballs, "25.0.13", free_port(), knows_host=False)
     before = snapshot(fresh_home)
     standin_files.argv_log.write_text("")
 
-    with concurrent.futures.ThreadPoolExecutor() as both:
-        started = time.monotonic()
-        destroying, refusing = both.submit(unreachable.destroy), both.submit(impostor.up)
-        failed, refused = destroying.result(), refusing.result()
-        print(f"both gave up after {time.monotonic() - started:.0f} s")
+    started = time.monotonic()
+    refused, unknown = impostor.up(), stranger.up()
+    assert time.monotonic() - started < 60, "a host key was refused by dialling, not by the check"
+    assert f"the host key of {SSH_HOST} port {machine.port} has changed" in refused.error, refused.error
+    for public_key in (Path(f"{other}.pub"), machine.host_key):
+        assert fingerprint(public_key) in refused.error, refused.error
+    pin = f"ssh -p {machine.port} {machine.user}@{SSH_HOST} true"
+    assert f"is not in {tmp_path / 'no-key' / '.ssh' / 'known_hosts'}" in unknown.error and pin in unknown.error
+    for stack, run in ((impostor, refused), (stranger, unknown)):
+        assert run.changed() == {} and command_urns(stack) == [], "a command started or is in the state"
+    assert snapshot(fresh_home) == before and tool_runs(standin_files) == []
+    # The printed command, answered yes (the test has no terminal), records the key where the program
+    # reads it (hashed, as Debian's ssh_config says), and the next up goes through.
+    # (ssh makes ~/.ssh itself when it records a key in its default file, not in a file it is given.)
+    (tmp_path / "no-key" / ".ssh").mkdir(mode=0o700)
+    answered = [
+        f"-oUserKnownHostsFile={tmp_path / 'no-key' / '.ssh' / 'known_hosts'}",
+        "-oStrictHostKeyChecking=accept-new",
+    ]
+    argv = shlex.split(pin)
+    recorded = subprocess.run([*argv[:1], *answered, "-i", str(machine.client_key), *argv[1:]], capture_output=True)
+    assert recorded.returncode == 0 and "Permanently added" in recorded.stderr.decode(), recorded.stderr
+    assert not (through := stranger.up()).error, through.error
+    assert not (gone := stranger.destroy()).error, gone.error
+
+    link.close()
+    before = snapshot(fresh_home)
+    failed = unreachable.destroy()
     assert f"dial tcp {SSH_HOST}:{link.port}: connect: connection refused" in failed.error, failed.error
     assert command_urns(unreachable) == steps_in_state, "a step the machine still has was dropped from the state"
-    assert "ssh: handshake failed: ssh: host key mismatch" in refused.error, refused.error
-    assert refused.changed() == {"preflight": "create"}, "nothing after the preflight may start"
-    assert command_urns(impostor) == [], "a command is in the state"
-    assert snapshot(fresh_home) == before and tool_runs(standin_files) == []
+    assert snapshot(fresh_home) == before
 
     for command in README_MACHINE_GONE_FOR_GOOD:
         started = time.monotonic()
@@ -274,6 +297,13 @@ def test_a_machine_that_does_not_answer_or_answers_with_another_key(
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
         assert time.monotonic() - started < 60, f"{command} tried to reach the machine"
     assert unreachable.resources() == []
+
+
+def fingerprint(public_key: Path) -> str:
+    """As OpenSSH's own `ssh-keygen -l` prints it."""
+    return subprocess.run(
+        ["ssh-keygen", "-lf", str(public_key)], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
 
 
 # README, "When things go wrong": the machine is gone for good.

@@ -301,11 +301,11 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
 def test_a_machine_without_the_tools_stops_at_the_preflight(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
 ):
-    """A minimal image: no ssh-keygen, no python3 (which 25.0's htcondor tool runs on)."""
+    """A minimal image: no ssh-keygen, no crontab, no python3 (which 25.0's htcondor tool runs on)."""
     bare = tmp_path / "bin"
     bare.mkdir()
     for tool in Path("/usr/bin").iterdir():
-        if tool.name != "ssh-keygen" and not tool.name.startswith("python3"):
+        if tool.name not in ("ssh-keygen", "crontab") and not tool.name.startswith("python3"):
             (bare / tool.name).symlink_to(tool)
     tmp_path.chmod(0o755)
     before = snapshot(fresh_home)
@@ -314,8 +314,8 @@ def test_a_machine_without_the_tools_stops_at_the_preflight(
     result = machine.run(f"PATH={bare} {preflight.inputs['create']}", connection=preflight.inputs["connection"])
     assert result.status != 0
     missing = result.stderr.split("lacks what the install needs; install it and run pulumi up again: ")[1]
-    assert [entry.split(" (")[0] for entry in missing.strip().split(";")] == ["ssh-keygen", "python3"]
-    assert "ssh-keygen (openssh-client)" in missing and "python3 (python3)" in missing
+    assert [entry.split(" (")[0] for entry in missing.strip().split(";")] == ["ssh-keygen", "crontab", "python3"]
+    assert "ssh-keygen (openssh-client)" in missing and "crontab (cron)" in missing and "python3 (python3)" in missing
     assert snapshot(fresh_home) == before
 
 
@@ -364,3 +364,96 @@ def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarbal
     assert failed.value.step == "annex-key-pair-us-east-1-make" and "move it away" in failed.value.result.stderr
     destroy(machine, program)
     assert snapshot(fresh_home) == before
+
+
+USERS_CRONTAB = '# the user\'s own\nMAILTO=""\n17 3 * * * /usr/bin/true\n'
+
+
+def our_cron_lines(machine: Machine) -> list[str]:
+    """The entries between our markers in the user's crontab."""
+    listed = machine.run("crontab -l")
+    assert listed.status == 0, listed.stderr
+    block = listed.stdout.split("# BEGIN condor-annex")[1].split("# END condor-annex")[0]
+    return [line for line in block.splitlines()[1:] if line and not line.startswith("#")]
+
+
+def as_cron_runs(machine: Machine, entry: str) -> None:
+    """A crontab entry's command as cron runs it: `/bin/sh -c` as the user, in their home, with only
+    the environment cron gives a job (HOME, LOGNAME, SHELL=/bin/sh, PATH=/usr/bin:/bin)."""
+    command = entry.split(None, 1)[1] if entry.startswith("@") else entry.split(None, 5)[5]
+    environment = [f"HOME={machine.home}", f"LOGNAME={machine.user}", "SHELL=/bin/sh", "PATH=/usr/bin:/bin"]
+    ran = subprocess.run(
+        ["runuser", "-u", machine.user, "--", "env", "-i", *environment, "/bin/sh", "-c", command],
+        cwd=machine.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def guides_job_completes(machine: Machine, install_dir: Path, within: float = 120) -> float:
+    """The guide's test job, submitted as the user would; seconds until condor_history has it done."""
+    started = time.monotonic()
+    condor = f". {install_dir}/condor.sh"
+    submit = "cd \"$(mktemp -d)\" && printf 'executable = /bin/true\\nqueue\\n' >job.sub && condor_submit job.sub"
+    cluster = ""
+    while time.monotonic() - started < within:
+        if not cluster:
+            job = machine.run(f"{condor} && {submit}", timeout=30)
+            cluster = job.stdout.split("submitted to cluster ")[1].split(".")[0] if job.status == 0 else ""
+        else:
+            machine.run(f"{condor} && condor_reschedule", timeout=30)
+            done = machine.run(f"{condor} && condor_history {cluster} -limit 1 -af JobStatus", timeout=30)
+            if done.stdout.strip() == "4":
+                return time.monotonic() - started
+        time.sleep(1)
+    raise AssertionError(f"the guide's job did not complete within {within} s (cluster {cluster or 'none'})")
+
+
+def master_pids(machine: Machine) -> list[str]:
+    """The user's live condor_master processes (a killed one stays a zombie here: PID 1 reaps none)."""
+    listed = subprocess.run(["ps", "-ww", "-u", machine.user, "-o", "pid=,stat=,args="], capture_output=True, text=True)
+    return [
+        pid
+        for pid, state, args in (line.split(None, 2) for line in listed.stdout.splitlines())
+        if "condor_master" in args and not state.startswith("Z")
+    ]
+
+
+@pytest.mark.parametrize("version", ["25.0.13", "8.7.3"])
+def test_back_after_a_reboot_and_after_its_master_dies(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, version: str
+):
+    """Every process of the user killed and /tmp's LOCK directory gone, as after a reboot; then the
+    crontab's @reboot entry run as cron runs it: the pool answers and the guide's job runs. A master
+    killed alone is started again by the periodic entry, which starts no second one. Destroy leaves
+    the crontab the user had byte for byte (and none for a user who had none: `snapshot`)."""
+    assert machine.run("crontab -", stdin=USERS_CRONTAB).status == 0
+    before = snapshot(fresh_home)
+    program, _ = program_for(machine, tarballs, version)
+    up(machine, program)
+    entries = our_cron_lines(machine)
+    assert [entry.split()[0] for entry in entries] == ["@reboot", "*/5"], entries
+    assert machine.run("crontab -l").stdout.startswith(USERS_CRONTAB), "the user's own lines come first, as they were"
+
+    subprocess.run(["pkill", "-KILL", "-u", machine.user], check=False)
+    for lock in lock_dirs():
+        subprocess.run(["rm", "-rf", str(lock)], check=True)
+    assert not master_pids(machine)
+    booted = time.monotonic()
+    as_cron_runs(machine, entries[0])
+    took = time.monotonic() - booted + guides_job_completes(machine, fresh_home / f"condor-{version}")
+    print(f"{version}: from the @reboot entry to the guide's job completed: {took:.1f} s")
+
+    subprocess.run(["kill", "-KILL", *master_pids(machine)], check=True)
+    as_cron_runs(machine, entries[1])
+    (restarted,) = master_pids(machine)
+    as_cron_runs(machine, entries[1])
+    assert master_pids(machine) == [restarted], "the periodic entry started a second master"
+    guides_job_completes(machine, fresh_home / f"condor-{version}")
+
+    destroy(machine, program)
+    assert machine.run("crontab -l").stdout == USERS_CRONTAB
+    assert snapshot(fresh_home) == before and not master_running(machine) and not lock_dirs()

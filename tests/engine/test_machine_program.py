@@ -33,6 +33,7 @@ def machine_program(config: dict[str, str], project: Program) -> Program:
 LOCAL = {
     "condor-annex:host": "localhost",
     "condor-annex:sshUser": None,
+    "condor-annex:sshHostKey": None,
     "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
     "condor-annex:sshIngressCidrs": "[]",
 }

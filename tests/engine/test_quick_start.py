@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.engine.cli import PASSPHRASE, engine_bin
-from tests.harness import ROOT, ssh_private_key_pem
+from tests.harness import HOST_KEY, ROOT, ssh_private_key_pem
 
 AWS_PLUGIN_VERSION = importlib.metadata.version("pulumi_aws")
 CONFIG_REFUSED = ("missing configuration value", "must be of type", "must be encrypted", "invalid stack configuration")
 
+# The machine Pulumi.dev.yaml names.
+DEV_HOST = "203.0.113.7"
 PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "requirements.txt", "components", "lambda_src"]
 
 
@@ -72,11 +74,16 @@ def pulumi(project: Path, env: dict[str, str], *args: str, stdin: str | None = N
     )
 
 
-def quick_start(project: Path, env: dict[str, str]) -> None:
+def quick_start(project: Path, env: dict[str, str], logged_in_before: bool = True) -> None:
     """The README's first command, one command at a time, as far as `pulumi up`. `login --local`
     keeps state under the account's home from the password database, whatever HOME says, so the
-    test logs in to the same kind of backend in a directory of its own."""
-    state = Path(env["HOME"]) / "state"
+    test logs in to the same kind of backend in a directory of its own. The user has logged in to
+    the machine with ssh before, as the README asks: its host key is in their known_hosts."""
+    home = Path(env["HOME"])
+    if logged_in_before:
+        (home / ".ssh").mkdir(mode=0o700)
+        (home / ".ssh" / "known_hosts").write_text(f"{DEV_HOST} {HOST_KEY}\n")
+    state = home / "state"
     state.mkdir()
     for args, stdin in [
         (("login", f"file://{state}"), None),
@@ -132,6 +139,18 @@ def test_the_quick_start_on_the_machine_itself_previews_up_to_the_aws_plugin(pro
     preview = pulumi(project, cli_env, "preview")
     assert preview.returncode != 0
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "local")
+
+
+def test_a_machine_never_logged_in_to_stops_the_preview_with_the_command_that_records_its_key(
+    project: Path, cli_env: dict[str, str]
+):
+    """Its host key is in no known_hosts: the CLI shows why nothing was previewed, and what to run."""
+    quick_start(project, cli_env, logged_in_before=False)
+    preview = pulumi(project, cli_env, "preview")
+    said = preview.stdout + preview.stderr
+    assert preview.returncode != 0 and "+  command:remote:Command preflight create" not in said
+    assert f"HostKeyError: the host key of {DEV_HOST} port 22 is not in" in said, said
+    assert f"ssh -p 22 alice@{DEV_HOST} true" in said, said
 
 
 def test_a_missing_required_key_is_still_refused_by_the_cli(project: Path, cli_env: dict[str, str]):

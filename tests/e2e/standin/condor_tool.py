@@ -82,6 +82,16 @@ at that tag, for what no build here can show):
   (run: 24.0.23, for a failed call; read: v24.0.23 `CheckForStack.cpp` for a missing stack). The
   real one block-buffers stdout, so through a pipe its stderr lines come first; ours interleave.
 
+- a master killed alone (SIGKILL) leaves its daemons running, reparented; the shared port daemon
+  among them keeps the collector's port, so a new master's daemons cannot start beside them and no
+  job runs (run: 25.0.13, the guide's job had not completed after 300 s; 24.0.23 leaves its daemons
+  running the same way). Here `condor_shared_port`,
+  a process of its own the master starts, stands for them: while one from before is alive, a new
+  master logs the port in use and its daemons never answer. A master stopped by condor_off stops it.
+  Every process of the user killed, and /tmp's LOCK directory gone, as after a reboot: a new master
+  makes LOCK again and comes up; the guide's job completed 21 s after it started (run: 25.0.13,
+  24.0.23).
+
 Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
 (AWS_STATE: which stacks exist in which region, from when the access key is known and from when its
 policy is); the words for an unknown key, and for a known key whose policy IAM has not spread yet
@@ -95,6 +105,7 @@ speak a line protocol of their own, not CEDAR.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -397,6 +408,12 @@ def condor_master(args: list[str]) -> None:
         log_line("The COLLECTOR (pid 4242) died due to signal 11 (Segmentation fault)")
         log_line(f"**** condor_master (condor_MASTER) pid {os.getpid()} EXITING WITH STATUS 4")
         os._exit(4)
+    shared_port = start_shared_port()
+    if shared_port is None:
+        log_line("ERROR: SharedPortServer: failed to bind the collector's port: a daemon of a master before holds it")
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        while True:
+            time.sleep(1)
     pool = Pool()
     time.sleep(0.5)  # daemons take a moment to come up
     server = serve(pool, collector_port())
@@ -424,10 +441,38 @@ def condor_master(args: list[str]) -> None:
             pool.register()
             log_line(f"restarted; collector on port {collector_port()}; daemons: {pool.ads}")
     server.shutdown()
+    shared_port.terminate()
     with contextlib.suppress(OSError):
         own_pid_file.unlink()
     log_line("condor_master exiting")
     os._exit(0)
+
+
+def shared_port_lock() -> Path:
+    return Path(knob("LOG") or "/nonexistent") / ".standin-shared-port.lock"
+
+
+def start_shared_port() -> subprocess.Popen | None:
+    """The shared port daemon, holding the port (a lock here) for as long as it lives; None when one
+    from before still holds it."""
+    with open(shared_port_lock(), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    daemon = subprocess.Popen([str(RELEASE / "sbin" / "condor_shared_port")], stdout=subprocess.PIPE)
+    daemon.stdout.readline()  # it holds the lock
+    return daemon
+
+
+def condor_shared_port(args: list[str]) -> None:
+    with open(shared_port_lock(), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        print("holding", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        while True:
+            time.sleep(1)
 
 
 def running_master() -> int:
@@ -769,9 +814,11 @@ TOOLS = {
     "condor_store_cred": condor_store_cred,
     "condor_annex": condor_annex,
     "htcondor": htcondor,
+    "condor_shared_port": condor_shared_port,
 }
 
 if __name__ == "__main__":
-    with open(ARGV_LOG, "a") as argv_log:
-        argv_log.write(json.dumps(sys.argv[1:]) + "\n")
+    if sys.argv[1] != "condor_shared_port":  # a daemon, not a tool our steps run
+        with open(ARGV_LOG, "a") as argv_log:
+            argv_log.write(json.dumps(sys.argv[1:]) + "\n")
     TOOLS[sys.argv[1]](sys.argv[2:])

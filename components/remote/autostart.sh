@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Step 5: the personal HTCondor back after a reboot, and after its master dies, without anyone
+# acting: the keeper in the install, run from the user's own crontab at boot and every few minutes.
+# Values (rendered header): INSTALL_DIR KEEPER_SCRIPT KEEP_EVERY_MINUTES
+set -euo pipefail
+
+KEEPER="$INSTALL_DIR/local/condor-annex-keeper"
+KEEPER_LOG="$INSTALL_DIR/local/condor-annex-keeper.log"
+
+# The user's crontab into $1; false when they have none. Any other refusal (cron.allow) stops here.
+read_crontab() {
+  local errors
+  errors=$(crontab -l 2>&1 >"$1") && return 0
+  case "$errors" in *"no crontab for"*) return 1 ;; esac
+  die "crontab -l failed, so HTCondor cannot be started at boot: $errors"
+}
+
+create() {
+  command -v crontab >/dev/null \
+    || die "crontab is not installed on $(hostname); install cron (Debian, Ubuntu) or cronie (RHEL and alike)"
+  printf '%s\n' "$KEEPER_SCRIPT" | atomic_write "$KEEPER" 700
+  local work lines
+  work=$(mktemp -d)
+  read_crontab "$work/crontab" || rm -f "$work/crontab"
+  lines=$(printf '@reboot /bin/bash %s >>%s 2>&1\n*/%s * * * * /bin/bash %s >>%s 2>&1' \
+    "$KEEPER" "$KEEPER_LOG" "$KEEP_EVERY_MINUTES" "$KEEPER" "$KEEPER_LOG")
+  put_block "$work/crontab" "$lines" 600
+  crontab "$work/crontab" || { rm -rf "$work"; die "crontab refused the new lines"; }
+  rm -rf "$work"
+  log "the crontab starts HTCondor at boot, and again within ${KEEP_EVERY_MINUTES} minutes if condor_master dies"
+}
+
+# The user's crontab back as it was: our lines out, and no crontab if there was none before us.
+delete() {
+  if command -v crontab >/dev/null; then
+    local work
+    work=$(mktemp -d)
+    if read_crontab "$work/crontab" && grep -qxF "$BEGIN_MARK" "$work/crontab"; then
+      drop_block "$work/crontab"
+      if [ -f "$work/crontab" ]; then crontab "$work/crontab"; else crontab -r; fi
+    fi
+    rm -rf "$work"
+  fi
+  rm -f "$KEEPER" "$INSTALL_DIR/local/.condor-annex-keeper.lock"
+}
+
+case "$1" in
+  create) create ;;
+  delete) delete ;;
+  *) die "unknown action '$1'" ;;
+esac
