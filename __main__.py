@@ -62,7 +62,12 @@ regions = {
 # Account-wide: the annex user the guide makes by hand, allowed into every region's resources.
 annex_user = AnnexUser(
     "annex-user",
-    AnnexUserArgs(account_id=account_id, regions=list(regions.values()), tags=tags),
+    AnnexUserArgs(
+        account_id=account_id,
+        regions=list(regions.values()),
+        tags=tags,
+        key_generation=settings.annex_key_generation,
+    ),
     opts=pulumi.ResourceOptions(providers=[providers[first_region]]),
 )
 

@@ -2,9 +2,10 @@
 
 The command provider runs a command again exactly when its inputs differ from the last run's, so
 two evaluations under mocks (tests/harness.py) tell which would run: with the same config, with a
-new pool password, with a region added to or removed from `regions`, and with the only region
-swapped for another. It also counts the AWS resources created, changed or deleted, and which of
-them are not the added or removed region's own.
+new pool password, with a region added to or removed from `regions`, with the only region
+swapped for another, and with the annex user's key rotated (annexKeyGeneration raised). It also
+counts the AWS resources created, changed or deleted, and which of them are not the added or
+removed region's own.
 
     .venv/bin/python bench/rerun_cost.py
 """
@@ -31,6 +32,13 @@ CASES = [
     ("add a region", ONE, TWO, "its key pair and check, and the user_config block", "eu-west-2"),
     ("remove a region", TWO, ONE, "its key pair and check, and the user_config block", "eu-west-2"),
     ("swap the only region", ONE, {f"{PROJECT}:regions": json.dumps(["eu-west-1"])}, "every region step", ""),
+    (
+        "rotate the annex key",
+        ONE,
+        {**ONE, f"{PROJECT}:annexKeyGeneration": "2"},
+        "the key files and each check; the new key made, the old deleted",
+        "",
+    ),
 ]
 
 

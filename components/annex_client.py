@@ -150,8 +150,9 @@ class AnnexClient(pulumi.ComponentResource):
                     values={
                         "INSTALL_DIR": args.install_dir,
                         "CHECK_SETUP_COMMAND": release.check_setup_command(region),
-                        # Checked again when this region's knobs change, and only then.
+                        # Checked again when this region's knobs change or the key does, and only then.
                         "KNOBS_DIGEST": args.knobs[region].apply(lambda knobs: knobs_digest(release, knobs)),
+                        "ACCESS_KEY_ID": args.access_key_id,
                         "KEY_WAIT": str(NEW_KEY_WAIT_SECONDS),
                     },
                     depends_on=[key_files, user_config, args.condor_ready, *aws_ready],

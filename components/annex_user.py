@@ -21,6 +21,16 @@ class AnnexUserArgs:
     # Each region's resources the annex user may use.
     regions: list[AnnexRegion]
     tags: dict[str, str] = field(default_factory=dict)
+    # annexKeyGeneration: which access key the user has.
+    key_generation: int = 1
+
+
+def access_key_name(user: str, generation: int) -> str:
+    """The key's resource name, new for each generation: the engine then makes the new key before
+    anything that uses it, and deletes the old one, no longer in the program, only after every
+    create and update succeeded (the key files rewritten and the checks passed with the new key).
+    The first generation keeps the name of the key from before rotation existed."""
+    return f"{user}-key" if generation == 1 else f"{user}-key-{generation}"
 
 
 def region_statements(region: AnnexRegion, account_id: pulumi.Input[str]) -> list[Statement]:
@@ -161,7 +171,7 @@ class AnnexUser(pulumi.ComponentResource):
         # attachment. Waiting for the attachments here would add a fourth AWS create in a row
         # before the key files.
         access_key = aws.iam.AccessKey(
-            f"{name}-key",
+            access_key_name(name, args.key_generation),
             user=user.name,
             opts=pulumi.ResourceOptions(parent=self, depends_on=policies, additional_secret_outputs=["secret"]),
         )

@@ -72,6 +72,7 @@ KNOWN_KEYS = (
     "annexImageId",
     "annexInstanceType",
     "logRetentionDays",
+    "annexKeyGeneration",
 )
 # The stack's aws:* settings that reach each region's provider.
 AWS_KEYS_READ = ("region", "profile")
@@ -107,6 +108,8 @@ LOG_RETENTION_DAYS = (
 # IAM attaches at most 10 managed policies to a user (IAM quotas, "Managed policies attached to an
 # IAM user", default 10), and the annex user has one per region.
 MAX_REGIONS = 10
+# Raising it rotates the annex user's access key; any whole number that only ever grows will do.
+MAX_KEY_GENERATION = 9999
 MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -148,6 +151,8 @@ class Settings:
     log_retention_days: int
     # The machine is gone for good: its steps are forgotten on destroy instead of undone there.
     machine_gone: bool = False
+    # Which access key the annex user has: a new number makes a new key and retires the old one.
+    annex_key_generation: int = 1
 
 
 class _Reader:
@@ -485,6 +490,16 @@ def read_settings(
         else:
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
 
+    generation_raw = reader.config.get("annexKeyGeneration") or "1"
+    generation = int(generation_raw) if re.fullmatch(r"[0-9]{1,4}", generation_raw) else 0
+    if not 1 <= generation <= MAX_KEY_GENERATION:
+        reader.fail(
+            "annexKeyGeneration",
+            generation_raw,
+            f"a whole number from 1 to {MAX_KEY_GENERATION}; raise it by one to rotate the annex user's key",
+        )
+        generation = 1
+
     ssh_host_key = None if runs_locally else _host_key(reader)
     if ssh_host_key and accept_any_host_key:
         reader.problems.append(
@@ -516,6 +531,7 @@ def read_settings(
         annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
         log_retention_days=retention,
         machine_gone=_boolean(reader, "machineGone"),
+        annex_key_generation=generation,
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Step 7, once per region: the user's own check of that region's setup (`condor_annex -check-setup`,
 # or from 24.11 `htcondor annex checksetup`), which must end "Your setup looks OK".
-# Values (rendered header): INSTALL_DIR CHECK_SETUP_COMMAND KNOBS_DIGEST KEY_WAIT
+# Values (rendered header): INSTALL_DIR CHECK_SETUP_COMMAND KNOBS_DIGEST ACCESS_KEY_ID KEY_WAIT
 set -euo pipefail
 
 # What AWS answers, for a while, to an access key made moments ago, and to a known key whose
@@ -17,7 +17,7 @@ check_setup() {
 create() {
   use_condor
   local output waited=0 waiting_for
-  log "running $CHECK_SETUP_COMMAND (knobs $KNOBS_DIGEST)"
+  log "running $CHECK_SETUP_COMMAND (knobs $KNOBS_DIGEST, access key $ACCESS_KEY_ID)"
   # It can exit 0 when a check fails (and `htcondor annex` always does): judge it by its words.
   until output=$(check_setup) && grep -q "Your setup looks OK" <<<"$output"; do
     if grep -Eq "$UNKNOWN_KEY" <<<"$output"; then

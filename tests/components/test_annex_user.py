@@ -5,6 +5,7 @@ import json
 import pytest
 
 from components.contract import KEY_PAIR_NAME
+from components.settings import ConfigError
 from tests.harness import ACCOUNT_ID, Program, policy, run_program, statements_by_sid
 
 
@@ -114,3 +115,33 @@ def test_one_user_for_every_region_each_region_its_own_policy():
             == f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/HTCondorAnnex-*/*"
         )
     assert "us-east-1" not in json.dumps(statements), "no region but the configured ones"
+
+
+def test_a_new_key_generation_is_a_new_key_the_key_files_and_every_check_wait_for():
+    """Raising annexKeyGeneration: a key under a new name (so the engine makes it first and deletes
+    the old one, gone from the program, after every create and update), whose id and secret are
+    what the key files get and whose id each region's check runs again for; nothing else on the
+    machine runs, and no other AWS resource changes."""
+    two = {"condor-annex:regions": '["us-east-1", "eu-west-2"]'}
+    before, after = run_program(two), run_program({**two, "condor-annex:annexKeyGeneration": "2"})
+    keys = after.of_type("aws:iam/accessKey:AccessKey")
+    assert [key.name for key in before.of_type("aws:iam/accessKey:AccessKey")] == ["annex-user-key"]
+    assert [key.name for key in keys] == ["annex-user-key-2"]
+    assert sorted(after.changed_from(before)) == [
+        "annex-client-check-setup-eu-west-2",
+        "annex-client-check-setup-us-east-1",
+        "annex-client-key-files",
+    ]
+    assert sorted(after.changed_from(before, "aws:")) == ["annex-user-key", "annex-user-key-2"]
+    new_key = keys[0]
+    for name in ("annex-client-key-files", "annex-client-check-setup-us-east-1", "annex-client-check-setup-eu-west-2"):
+        assert new_key.urn in after.named(name).dependencies, f"{name} does not wait for the new key"
+    new_id = after.outputs["accessKeyId"].value
+    assert new_id != before.outputs["accessKeyId"].value
+    assert f"ACCESS_KEY_ID={new_id}" in after.named("annex-client-check-setup-eu-west-2").inputs["create"]
+
+
+@pytest.mark.parametrize("generation", ["0", "-1", "2.5", "10000", "two"])
+def test_a_key_generation_that_is_not_a_small_whole_number_is_refused(generation: str):
+    with pytest.raises(ConfigError, match="condor-annex:annexKeyGeneration"):
+        run_program({"condor-annex:annexKeyGeneration": generation})

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from components.contract import STACK_NAMES, CondorRelease
+from tests.e2e import fake_iam
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT, write_aws_state
 from tests.e2e.engine import ENGINE_POOL_PASSWORD, SECRET_ACCESS_KEY, EngineStack, engine_stack
 from tests.e2e.machine import (
@@ -494,3 +495,61 @@ def test_the_readme_gives_the_ways_out_these_tests_run_word_for_word():
     readme = (ROOT / "README.md").read_text()
     for commands in (README_AFTER_A_KILLED_CLI, README_MACHINE_GONE_FOR_GOOD):
         assert "```bash\n" + "\n".join(commands) + "\n```" in readme
+
+
+def test_rotating_the_annex_key_never_leaves_a_deleted_key_in_the_key_files(
+    machine: Machine,
+    tarballs: TarballServer,
+    standin_files: StandinFiles,
+    fresh_home: Path,
+    tmp_path: Path,
+):
+    """`annexKeyGeneration` raised by one: the engine makes the new key, rewrites the key files,
+    runs the check with it, and only then deletes the old key (a stand-in for IAM that the stand-in
+    -check-setup reads, under the project's key names). The key files, read every 20 ms throughout,
+    never hold a key before it exists or after it was deleted."""
+    stack = engine_stack(
+        tmp_path, machine, tarballs, "25.0.13", free_port(), **{"aws-side:fakeIam": str(standin_files.aws_state)}
+    )
+    assert not (first := stack.up()).error, first.error
+    key_file = fresh_home / ".condor" / "publicKeyFile"
+    seen: list[tuple[float, float, str]] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.is_set():
+            began = time.time()
+            with contextlib.suppress(FileNotFoundError):
+                seen.append((began, time.time(), key_file.read_text().strip()))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    stack.set({"condor-annex:annexKeyGeneration": "2"})
+    try:
+        rotated = stack.up()
+    finally:
+        watching.set()
+        watcher.join()
+    assert not rotated.error, rotated.error
+    assert rotated.changed() == {
+        "annex-user-key-2": "create",
+        "annex-client-key-files": "update",
+        "annex-client-check-setup-us-east-1": "update",
+        "annex-user-key": "delete",
+    }
+    check = "annex-client-check-setup-us-east-1"
+    assert rotated.started.index("annex-user-key") > rotated.finished.index(check), "old key deleted before the check"
+    state = json.loads(standin_files.aws_state.read_text())
+    old, new = fake_iam.key_id(1), fake_iam.key_id(2)
+    assert [entry[:2] for entry in state["iam_log"]] == [["create", old], ["create", new], ["delete", old]]
+    assert state["access_keys"] == [new]
+    created = {key: when for action, key, when in state["iam_log"] if action == "create"}
+    deleted = {key: when for action, key, when in state["iam_log"] if action == "delete"}
+    assert {held for _, _, held in seen} == {old, new}, "the watcher did not see the key files change"
+    for began, ended, held in seen:
+        assert ended > created[held], f"the key files held {held} before it existed"
+        assert began < deleted.get(held, float("inf")), f"the key files held {held} after it was deleted"
+    assert new in machine.run(f"cat {key_file}").stdout
+    assert not (gone := stack.destroy()).error, gone.error
+    assert json.loads(standin_files.aws_state.read_text())["access_keys"] == []

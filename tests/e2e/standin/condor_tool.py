@@ -94,7 +94,8 @@ at that tag, for what no build here can show):
 
 Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
 (AWS_STATE: which stacks exist in which region, from when the access key is known and from when its
-policy is); the words for an unknown key, and for a known key whose policy IAM has not spread yet
+policy is, and, when a test lists them, which access keys exist: any other is refused as unknown);
+the words for an unknown key, and for a known key whose policy IAM has not spread yet
 (AccessDenied, "... is not authorized to perform: cloudformation:DescribeStacks ...", the wording of
 AWS's documented AccessDenied message), quote AWS's error code and message as `CheckForStack.cpp`
 formats a failed call, but no real AWS answer was seen here. Its daemons listen on 127.0.0.1 only,
@@ -700,7 +701,8 @@ def check_stacks(access_key_file: str, region: str) -> None:
     access_key = Path(access_key_file).read_text().strip()
     for name, description in STACKS:
         print(f"Checking for {description}...", end="", flush=True)
-        if time.time() < state.get("key_known_from", 0) or not access_key:
+        deleted = "access_keys" in state and access_key not in state["access_keys"]
+        if time.time() < state.get("key_known_from", 0) or not access_key or deleted:
             print(
                 " FAILED to check status of stack: 'E_HTTP_RESPONSE_NOT_200 (403)' (1): '<ErrorResponse><Error>"
                 "<Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in "

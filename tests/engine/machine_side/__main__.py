@@ -3,14 +3,21 @@
 It wires the machine's components exactly as the project's `__main__.py` does, from the same
 `condor-annex:*` config (tests/engine/test_machine_program.py holds the two to the same commands).
 What the AWS side would give it, which no AWS provider can make here, comes as config under
-`aws-side:*`: each region's ids (`byRegion`, the project's own output) and the annex user's key.
+`aws-side:*`: each region's ids (`byRegion`, the project's own output) and the annex user's key;
+or, with `fakeIam` (the key rotation test), the key is made per annexKeyGeneration, under the name
+the project gives it, by a stand-in for IAM (tests/e2e/fake_iam.py), so that the engine orders its
+create and delete as it orders the real AccessKey's.
 """
 
 from __future__ import annotations
 
+import sys
+
 import pulumi
+import pulumi_command as command
 
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs
+from components.annex_user import access_key_name
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.key_pair import KeyPair, KeyPairArgs
 from components.machine import machine_for
@@ -69,6 +76,22 @@ knobs = {
     )
     for region in settings.regions
 }
+fake_iam = aws_side.get("fakeIam")
+if fake_iam:
+    generation = settings.annex_key_generation
+    iam = f"{sys.executable} -m tests.e2e.fake_iam"
+    key = command.local.Command(
+        access_key_name("annex-user", generation),
+        create=f"{iam} create {fake_iam} {generation}",
+        delete=f"{iam} delete {fake_iam} {generation}",
+        opts=pulumi.ResourceOptions(additional_secret_outputs=["stdout"]),
+    )
+    # The id is no secret (the project exports it plainly): taken from the made key's id line.
+    access_key_id = pulumi.Output.unsecret(key.stdout.apply(lambda made: made.split()[0]))
+    secret_access_key = key.stdout.apply(lambda made: made.split()[1])
+else:
+    access_key_id = aws_side.require("accessKeyId")
+    secret_access_key = aws_side.require_secret("secretAccessKey")
 client = AnnexClient(
     "annex-client",
     AnnexClientArgs(
@@ -76,8 +99,8 @@ client = AnnexClient(
         release=settings.release,
         install_dir=settings.install_dir,
         knobs=knobs,
-        access_key_id=aws_side.require("accessKeyId"),
-        secret_access_key=aws_side.require_secret("secretAccessKey"),
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
         condor_dir=condor_dir.ready,
         condor_ready=condor.ready,
         aws_ready={region: [key_pairs[region].ready] for region in settings.regions},
