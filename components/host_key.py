@@ -103,13 +103,17 @@ def offered_host_key(host: str, port: int, key_type: str) -> HostKey | None:
     keyscan = shutil.which("ssh-keyscan")
     if keyscan is None:
         return None
-    scanned = subprocess.run(
-        [keyscan, "-T", str(SCAN_TIMEOUT_SECONDS), "-p", str(port), "-t", key_type, host],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=SCAN_TIMEOUT_SECONDS * 3,
-    )
+    try:
+        scanned = subprocess.run(
+            [keyscan, "-T", str(SCAN_TIMEOUT_SECONDS), "-p", str(port), "-t", key_type, host],
+            capture_output=True,
+            text=True,
+            check=False,
+            # -T bounds each read, not the name lookup before it.
+            timeout=SCAN_TIMEOUT_SECONDS * 3,
+        )
+    except subprocess.TimeoutExpired:
+        return None
     keys = _keys_in(scanned.stdout)
     return keys[0] if keys else None
 

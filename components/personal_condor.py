@@ -97,8 +97,6 @@ class PersonalCondor(pulumi.ComponentResource):
     pool_password_file: str
     # The pool answers and runs a job.
     ready: pulumi.Resource
-    # The crontab lines that start it at boot.
-    autostart: pulumi.Resource
 
     def __init__(self, name: str, args: PersonalCondorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:PersonalCondor", name, None, opts)
@@ -178,7 +176,7 @@ class PersonalCondor(pulumi.ComponentResource):
 
         # Back after a reboot or a dead master: the user's crontab runs the keeper, a file in the
         # install holding INSTALL_DIR (as "$HOME"/..., which cron sets) and lib.sh's helpers.
-        self.autostart = machine_step(
+        machine_step(
             args.machine,
             Step(
                 name=f"{name}-autostart",

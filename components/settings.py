@@ -190,14 +190,17 @@ class _Reader:
             return ""
         return value
 
-    def port(self, key: str, default: int, lowest: int) -> int:
+    def whole_number(self, key: str, default: int, lowest: int, highest: int, why: str = "") -> int:
         raw = self.config.get(key)
         if raw is None:
             return default
-        if not re.fullmatch(r"[0-9]{1,5}", raw) or not lowest <= int(raw) <= 65535:
-            self.fail(key, raw, f"a whole number from {lowest} to 65535")
+        if not re.fullmatch(r"[0-9]{1,5}", raw) or not lowest <= int(raw) <= highest:
+            self.fail(key, raw, f"a whole number from {lowest} to {highest}{why}")
             return default
         return int(raw)
+
+    def port(self, key: str, default: int, lowest: int) -> int:
+        return self.whole_number(key, default, lowest, 65535)
 
     def cidrs(self, key: str, default: list[str] | None, why_required: str, allow_empty: bool) -> list[str]:
         raw = self.config.get(key)
@@ -490,16 +493,6 @@ def read_settings(
         else:
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
 
-    generation_raw = reader.config.get("annexKeyGeneration") or "1"
-    generation = int(generation_raw) if re.fullmatch(r"[0-9]{1,4}", generation_raw) else 0
-    if not 1 <= generation <= MAX_KEY_GENERATION:
-        reader.fail(
-            "annexKeyGeneration",
-            generation_raw,
-            f"a whole number from 1 to {MAX_KEY_GENERATION}; raise it by one to rotate the annex user's key",
-        )
-        generation = 1
-
     ssh_host_key = None if runs_locally else _host_key(reader)
     if ssh_host_key and accept_any_host_key:
         reader.problems.append(
@@ -531,7 +524,9 @@ def read_settings(
         annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
         log_retention_days=retention,
         machine_gone=_boolean(reader, "machineGone"),
-        annex_key_generation=generation,
+        annex_key_generation=reader.whole_number(
+            "annexKeyGeneration", 1, 1, MAX_KEY_GENERATION, "; raise it by one to rotate the annex user's key"
+        ),
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

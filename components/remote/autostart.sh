@@ -6,6 +6,9 @@ set -euo pipefail
 
 KEEPER="$INSTALL_DIR/local/condor-annex-keeper"
 KEEPER_LOG="$INSTALL_DIR/local/condor-annex-keeper.log"
+# Where the crontab is staged, removed however the step ends.
+WORK=""
+trap '[ -z "$WORK" ] || rm -rf "$WORK"' EXIT
 
 # The user's crontab into $1; false when they have none. Any other refusal (cron.allow) stops here.
 read_crontab() {
@@ -19,27 +22,24 @@ create() {
   command -v crontab >/dev/null \
     || die "crontab is not installed on $(hostname); install cron (Debian, Ubuntu) or cronie (RHEL and alike)"
   printf '%s\n' "$KEEPER_SCRIPT" | atomic_write "$KEEPER" 700
-  local work lines
-  work=$(mktemp -d)
-  read_crontab "$work/crontab" || rm -f "$work/crontab"
+  local lines
+  WORK=$(mktemp -d)
+  read_crontab "$WORK/crontab" || rm -f "$WORK/crontab"
   lines=$(printf '@reboot /bin/bash %s >>%s 2>&1\n*/%s * * * * /bin/bash %s >>%s 2>&1' \
     "$KEEPER" "$KEEPER_LOG" "$KEEP_EVERY_MINUTES" "$KEEPER" "$KEEPER_LOG")
-  put_block "$work/crontab" "$lines" 600
-  crontab "$work/crontab" || { rm -rf "$work"; die "crontab refused the new lines"; }
-  rm -rf "$work"
+  put_block "$WORK/crontab" "$lines" 600
+  crontab "$WORK/crontab" || die "crontab refused the new lines"
   log "the crontab starts HTCondor at boot, and again within ${KEEP_EVERY_MINUTES} minutes if condor_master dies"
 }
 
 # The user's crontab back as it was: our lines out, and no crontab if there was none before us.
 delete() {
   if command -v crontab >/dev/null; then
-    local work
-    work=$(mktemp -d)
-    if read_crontab "$work/crontab" && grep -qxF "$BEGIN_MARK" "$work/crontab"; then
-      drop_block "$work/crontab"
-      if [ -f "$work/crontab" ]; then crontab "$work/crontab"; else crontab -r; fi
+    WORK=$(mktemp -d)
+    if read_crontab "$WORK/crontab" && grep -qxF "$BEGIN_MARK" "$WORK/crontab"; then
+      drop_block "$WORK/crontab"
+      if [ -f "$WORK/crontab" ]; then crontab "$WORK/crontab"; else crontab -r; fi
     fi
-    rm -rf "$work"
   fi
   rm -f "$KEEPER" "$INSTALL_DIR/local/.condor-annex-keeper.lock"
 }

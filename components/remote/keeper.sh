@@ -17,21 +17,14 @@ runs_a_daemon_of_this_install() {
 # A master that died (killed, out of memory) leaves its daemons running, and they hold the
 # collector's port: a new master's daemons cannot start beside them (seen on a real 25.0.13).
 stop_daemons_left_behind() {
-  local pid left="" waited=0
+  local pid left=()
   for pid in $(pgrep -u "$(id -u)" .); do
-    runs_a_daemon_of_this_install "$pid" && left="$left $pid"
+    runs_a_daemon_of_this_install "$pid" && left+=("$pid")
   done
-  [ -n "$left" ] || return 0
-  log "stopping the daemons a dead condor_master left running:$left"
-  # shellcheck disable=SC2086 # a list of pids
-  kill $left 2>/dev/null || true
-  # shellcheck disable=SC2086
-  while kill -0 $left 2>/dev/null && [ "$waited" -lt "$STOP_TIMEOUT" ]; do
-    sleep 1
-    waited=$((waited + 1))
-  done
-  # shellcheck disable=SC2086
-  kill -9 $left 2>/dev/null || true
+  [ "${#left[@]}" -gt 0 ] || return 0
+  log "stopping the daemons a dead condor_master left running: ${left[*]}"
+  kill "${left[@]}" 2>/dev/null || true
+  wait_or_kill "the daemons ${left[*]}" "${left[@]}"
 }
 
 keep_running() {

@@ -111,21 +111,29 @@ master_pid() {
   printf '%s\n' "$pid"
 }
 
-stop_condor() {
-  local pid waited=0
-  pid=$(master_pid) || return 0
-  log "stopping condor_master (pid $pid)"
-  condor_off -master >&2 || kill "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do
+# Wait up to STOP_TIMEOUT for the processes $2... (told to stop) to end, saying so every 10s; then
+# SIGKILL what is left. $1 names them in the log.
+wait_or_kill() {
+  local what=$1 waited=0
+  shift
+  while kill -0 "$@" 2>/dev/null; do
     if [ "$waited" -ge "$STOP_TIMEOUT" ]; then
-      log "condor_master did not stop in ${STOP_TIMEOUT}s; sending SIGKILL"
-      kill -9 "$pid" 2>/dev/null || true
+      log "$what did not stop in ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -9 "$@" 2>/dev/null || true
       break
     fi
     sleep 1
     waited=$((waited + 1))
-    [ $((waited % 10)) -ne 0 ] || log "waiting for condor_master (pid $pid) to stop (${waited}s)"
+    [ $((waited % 10)) -ne 0 ] || log "waiting for $what to stop (${waited}s)"
   done
+}
+
+stop_condor() {
+  local pid
+  pid=$(master_pid) || return 0
+  log "stopping condor_master (pid $pid)"
+  condor_off -master >&2 || kill "$pid" 2>/dev/null || true
+  wait_or_kill "condor_master (pid $pid)" "$pid"
   rm -f "$(master_pid_file)"
 }
 

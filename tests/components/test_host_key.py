@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from components import host_key
 from components.host_key import HostKey, HostKeyError, known_host_keys
 from components.settings import ConfigError
+from tests.e2e.machine import host_key_line
 from tests.harness import run_program
 
 P = "condor-annex"
@@ -23,8 +25,7 @@ def new_key(directory: Path, name: str, key_type: str = "ed25519") -> Path:
 
 
 def as_host_key(public_key: Path) -> HostKey:
-    key_type, blob = public_key.read_text().split()[:2]
-    return HostKey(key_type, blob)
+    return HostKey(*host_key_line(public_key).split())
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def known_hosts(home: Path, *lines: str, hashed: bool = False) -> Path:
 
 
 def entry(name: str, public_key: Path) -> str:
-    return f"{name} {' '.join(public_key.read_text().split()[:2])}"
+    return f"{name} {host_key_line(public_key)}"
 
 
 @pytest.mark.parametrize("hashed", [False, True])
@@ -67,7 +68,7 @@ def test_ed25519_is_chosen_over_the_other_types_and_marker_lines_are_no_keys(hom
     rsa, ecdsa, ed25519 = new_key(home, "rsa", "rsa"), new_key(home, "ecdsa", "ecdsa"), new_key(home, "ed", "ed25519")
     path = known_hosts(
         home,
-        f"@cert-authority [203.0.113.7]:2222 {' '.join(rsa.read_text().split()[:2])}",
+        f"@cert-authority [203.0.113.7]:2222 {host_key_line(rsa)}",
         entry("[203.0.113.7]:2222", rsa),
         entry("[203.0.113.7]:2222", ecdsa),
         entry("[203.0.113.7]:2222", ed25519),
@@ -165,3 +166,14 @@ def test_the_opt_out_accepts_any_key_and_says_so(home: Path):
 def test_opt_out_values_that_make_no_sense_are_refused(config: dict[str, str], words: str):
     with pytest.raises(ConfigError, match=words):
         run_program(config)
+
+
+def test_a_keyscan_that_outlives_its_timeout_is_a_machine_that_cannot_be_asked(monkeypatch: pytest.MonkeyPatch):
+    """ssh-keyscan's -T bounds its reads, not the name lookup before them: a hung lookup must leave
+    the key to the pinned steps, not end the program with a traceback."""
+
+    def hangs(argv: list[str], **options: object) -> None:
+        raise subprocess.TimeoutExpired(argv, options["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", hangs)
+    assert host_key.offered_host_key("203.0.113.7", 22, "ssh-ed25519") is None
