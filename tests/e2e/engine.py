@@ -21,7 +21,7 @@ from typing import Any
 from pulumi import automation
 
 from components.host_key import known_hosts_name
-from tests.e2e.machine import SSH_HOST, Machine, TarballServer
+from tests.e2e.machine import SSH_HOST, Machine, TarballServer, host_key_line
 from tests.engine.cli import PASSPHRASE, engine_bin
 from tests.harness import ROOT
 
@@ -159,9 +159,8 @@ def remember_host_key(home: Path, host: str, port: int, public_key: Path, hashed
     """Record a host key in home's ~/.ssh/known_hosts as OpenSSH does, hashed as with HashKnownHosts."""
     known_hosts = home / ".ssh" / "known_hosts"
     known_hosts.parent.mkdir(mode=0o700, exist_ok=True)
-    key_type, blob = public_key.read_text().split()[:2]
     with known_hosts.open("a") as file:
-        file.write(f"{known_hosts_name(host, port)} {key_type} {blob}\n")
+        file.write(f"{known_hosts_name(host, port)} {host_key_line(public_key)}\n")
     if hashed:
         subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known_hosts)], check=True, capture_output=True)
         Path(f"{known_hosts}.old").unlink()

@@ -361,5 +361,20 @@ def read_config(
     return json.loads(result.stdout)
 
 
+def master_pids(machine: Machine) -> list[str]:
+    """The user's live condor_master processes (a killed one stays a zombie here: PID 1 reaps none)."""
+    listed = subprocess.run(["ps", "-ww", "-u", machine.user, "-o", "pid=,stat=,args="], capture_output=True, text=True)
+    return [
+        pid
+        for pid, state, args in (line.split(None, 2) for line in listed.stdout.splitlines())
+        if "condor_master" in args and not state.startswith("Z")
+    ]
+
+
 def master_running(machine: Machine) -> bool:
-    return subprocess.run(["pgrep", "-u", machine.user, "-f", "condor_master"], capture_output=True).returncode == 0
+    return bool(master_pids(machine))
+
+
+def host_key_line(public_key: Path) -> str:
+    """`<type> <base64>` of a .pub file: the form sshHostKey and known_hosts take."""
+    return " ".join(public_key.read_text().split()[:2])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.e2e.machine import SSH_HOST, Machine, Result, TarballServer, free_port
+from tests.e2e.machine import SSH_HOST, Machine, Result, TarballServer, free_port, host_key_line
 from tests.harness import Program, Registration, run_program
 
 
@@ -126,7 +126,7 @@ def program_for(
             "condor-annex:host": SSH_HOST,
             "condor-annex:sshPort": str(machine.port),
             "condor-annex:sshUser": machine.user,
-            "condor-annex:sshHostKey": " ".join(machine.host_key.read_text().split()[:2]),
+            "condor-annex:sshHostKey": host_key_line(machine.host_key),
         }
     )
     config = {

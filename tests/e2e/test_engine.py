@@ -31,6 +31,7 @@ from tests.e2e.machine import (
     Stall,
     TarballServer,
     free_port,
+    host_key_line,
     lock_dirs,
     master_running,
     snapshot,
@@ -115,11 +116,6 @@ def test_a_whole_life_under_the_engine(
     assert stack.resources() == []
     assert snapshot(fresh_home) == before
     assert not master_running(machine) and not lock_dirs()
-
-
-def host_key_line(public_key_file: Path) -> str:
-    """`<type> <base64>`, the form sshHostKey takes."""
-    return " ".join(public_key_file.read_text().split()[:2])
 
 
 def test_regions_added_and_removed_run_what_the_replay_runs(

@@ -20,6 +20,7 @@ from tests.e2e.machine import (
     Machine,
     TarballServer,
     lock_dirs,
+    master_pids,
     master_running,
     read_config,
     snapshot,
@@ -410,16 +411,6 @@ def guides_job_completes(machine: Machine, install_dir: Path, within: float = 12
                 return time.monotonic() - started
         time.sleep(1)
     raise AssertionError(f"the guide's job did not complete within {within} s (cluster {cluster or 'none'})")
-
-
-def master_pids(machine: Machine) -> list[str]:
-    """The user's live condor_master processes (a killed one stays a zombie here: PID 1 reaps none)."""
-    listed = subprocess.run(["ps", "-ww", "-u", machine.user, "-o", "pid=,stat=,args="], capture_output=True, text=True)
-    return [
-        pid
-        for pid, state, args in (line.split(None, 2) for line in listed.stdout.splitlines())
-        if "condor_master" in args and not state.startswith("Z")
-    ]
 
 
 @pytest.mark.parametrize("version", ["25.0.13", "8.7.3"])
