@@ -5,15 +5,16 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.account import Owner, default_vpcs
+from components.account import Owner, default_vpcs, joined_setups
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, user_config_knobs
 from components.annex_user import AnnexUser, AnnexUserArgs
 from components.condor_dir import CondorDir, CondorDirArgs
-from components.key_pair import KeyPair, KeyPairArgs
+from components.joined_region import JoinedRegion, JoinedRegionArgs
+from components.key_pair import KeyPair, KeyPairArgs, key_pair_name
 from components.machine import machine_for
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
 from components.preflight import Preflight, PreflightArgs
-from components.region import AnnexRegion, AnnexRegionArgs
+from components.region import AnnexRegion, AnnexRegionArgs, RegionSetup
 from components.settings import read_settings
 
 settings = read_settings()
@@ -37,28 +38,52 @@ providers = {
     )
     for region in settings.regions
 }
-# Names another setup holds, and regions without a default VPC, stop the up before any AWS resource.
-vpcs = default_vpcs(providers, Owner(project=pulumi.get_project(), stack=pulumi.get_stack()))
+owner = Owner(project=pulumi.get_project(), stack=pulumi.get_stack())
 first_provider = pulumi.InvokeOutputOptions(provider=providers[first_region])
 account_id = aws.get_caller_identity_output(opts=first_provider).account_id
-regions = {
-    region: AnnexRegion(
-        f"annex-{region}",
-        AnnexRegionArgs(
-            region=region,
-            account_id=account_id,
-            vpc_id=vpcs[region],
-            collector_port=settings.collector_port,
-            ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
-            condor_ingress_cidrs=settings.condor_ingress_cidrs,
-            log_retention_days=settings.log_retention_days,
-            keeps_names_from_before_regions=region == first_region,
-            tags=tags,
-        ),
-        opts=pulumi.ResourceOptions(providers=[provider]),
-    )
-    for region, provider in providers.items()
-}
+key_name = key_pair_name(owner.stack, joins=settings.join_stack is not None)
+regions: dict[str, RegionSetup]
+if settings.join_stack:
+    # Another stack's setup, read from AWS before any AWS resource: its functions, marker stacks and
+    # security group are shared; this user's bucket, instance profile, key pair and annex user are not.
+    joined = Owner(*settings.join_stack.split("/"))
+    regions = {
+        region: JoinedRegion(
+            f"annex-{region}",
+            JoinedRegionArgs(
+                region=region,
+                account_id=account_id,
+                shared=shared,
+                collector_port=settings.collector_port,
+                ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
+                condor_ingress_cidrs=settings.condor_ingress_cidrs,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(providers=[providers[region]]),
+        )
+        for region, shared in joined_setups(providers, owner, joined, key_name).items()
+    }
+else:
+    # Names another setup holds, and regions without a default VPC, stop the up before any AWS resource.
+    vpcs = default_vpcs(providers, owner)
+    regions = {
+        region: AnnexRegion(
+            f"annex-{region}",
+            AnnexRegionArgs(
+                region=region,
+                account_id=account_id,
+                vpc_id=vpcs[region],
+                collector_port=settings.collector_port,
+                ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
+                condor_ingress_cidrs=settings.condor_ingress_cidrs,
+                log_retention_days=settings.log_retention_days,
+                keeps_names_from_before_regions=region == first_region,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+        for region, provider in providers.items()
+    }
 # Account-wide: the annex user the guide makes by hand, allowed into every region's resources.
 annex_user = AnnexUser(
     "annex-user",
@@ -67,6 +92,7 @@ annex_user = AnnexUser(
         regions=list(regions.values()),
         tags=tags,
         key_generation=settings.annex_key_generation,
+        key_pair_name=key_name,
     ),
     opts=pulumi.ResourceOptions(providers=[providers[first_region]]),
 )
@@ -81,6 +107,7 @@ key_pairs = {
             key_pair_file=settings.release.key_pair_file(region),
             condor_dir=condor_dir.ready,
             tags=tags,
+            key_name=key_name,
         ),
         # Its name before `regions` existed, for a stack made then (see AnnexRegionArgs).
         opts=pulumi.ResourceOptions(
@@ -113,7 +140,11 @@ knobs = {
         annex.instance_profile_arn,
     ).apply(
         lambda ids, region=region: AnnexKnobs(
-            region, *ids, image_id=settings.annex_image_id, instance_type=settings.annex_instance_type
+            region,
+            *ids,
+            image_id=settings.annex_image_id,
+            instance_type=settings.annex_instance_type,
+            key_pair_name=key_name,
         )
     )
     for region, annex in regions.items()

@@ -7,6 +7,11 @@ of this program, already holds them, and AWS would refuse them part-way through 
 resources were made. And condor_annex launches annex instances without naming a subnet, which EC2
 takes only in a region with a default VPC. So the program asks first and refuses with what to do.
 
+A stack that joins another (`joinStack`) asks the same questions the other way round: every fixed
+name must be there, held by the stack it joins, and what it shares (the functions, their role, the
+security group and its rules) is read from AWS, where both users' stacks meet; the stack it joins
+may be kept in a state backend this user cannot read.
+
 Checked with the real engine (the pulumi v3.274.1 CLI, pulumi-language-python 3.259.0) and
 pulumi-command 1.2.1's `local.run` standing in for the AWS data sources, which cannot run here: an
 invoke failure the program catches leaves the update successful, and an invoke through a provider
@@ -17,12 +22,18 @@ once). So these questions are asked after the machine's preflight, and a preview
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import CONNECTIVITY_FUNCTION_NAME, KEY_PAIR_NAME, STACK_NAMES
+from components.contract import (
+    CONNECTIVITY_FUNCTION_NAME,
+    KEY_PAIR_NAME,
+    SECURITY_GROUP_STACK,
+    STACK_NAMES,
+)
 from components.lambdas import LEASE_FUNCTIONS
 
 FUNCTION_NAMES = [*(function for function, _ in LEASE_FUNCTIONS.values()), CONNECTIVITY_FUNCTION_NAME]
@@ -44,6 +55,24 @@ class Owner:
         tags = tags or {}
         return tags.get("pulumi-project") == self.project and tags.get("pulumi-stack") == self.stack
 
+    def __str__(self) -> str:
+        return f"{self.project}/{self.stack}"
+
+
+@dataclass(frozen=True)
+class SharedSetup:
+    """What a joining stack uses of the setup it joins, in one region, as AWS holds it."""
+
+    security_group_id: str
+    odi_lease_arn: str
+    sfr_lease_arn: str
+    connectivity_arn: str
+    # The lease functions' roles, by name: a joining stack lets them delete its own tarballs.
+    lease_role_names: list[str]
+    check_stack_ids: dict[str, str]
+    # (port, cidr) the group admits over TCP by rules other stacks made: AWS refuses a duplicate rule.
+    admitted: set[tuple[int, str]] = field(default_factory=set)
+
 
 def _held_by(tags: dict[str, str] | None) -> str:
     tags = tags or {}
@@ -52,49 +81,79 @@ def _held_by(tags: dict[str, str] | None) -> str:
     return "no Pulumi stack (condor_annex -setup, or made by hand)"
 
 
-def _tags_or_none(read: Callable[[], object]) -> dict[str, str] | None:
-    """The tags of a resource a single-resource data source reads, or None when there is none.
+def _found_or_none(read: Callable[[], Any]) -> Any:
+    """What a single-resource data source reads, or None when there is none.
 
     These data sources fail when the resource is missing; any failure is taken as "missing", since
     a resource that is there but unreadable is then refused by AWS's create, as before this check."""
     try:
-        return dict(getattr(read(), "tags", None) or {})
+        return read()
     except Exception:  # the provider raises no type of its own for a missing resource
         return None
 
 
-def region_problems(region: str, provider: aws.Provider, owner: Owner) -> tuple[str | None, list[str], list[str]]:
-    """This region's default VPC id (None if it has none), the names others hold there, and what
-    else stands in this stack's way there."""
+def _tags(found: Any) -> dict[str, str] | None:
+    return None if found is None else dict(getattr(found, "tags", None) or {})
+
+
+@dataclass
+class _Region:
+    """One region's fixed names as found: each data source's result, None where the name is free."""
+
+    name: str
+    options: pulumi.InvokeOptions
+    functions: dict[str, Any]
+    log_groups: dict[str, Any]
+    stacks: dict[str, Any]
+    vpc_id: str | None
+
+    def held(self) -> dict[str, dict[str, str] | None]:
+        """'<kind> <name>' -> its tags, or None where nothing holds the name."""
+        return {
+            **{f"Lambda function {name}": _tags(self.functions.get(name)) for name in FUNCTION_NAMES},
+            **{f"log group /aws/lambda/{name}": _tags(self.log_groups.get(name)) for name in FUNCTION_NAMES},
+            **{f"CloudFormation stack {name}": _tags(self.stacks.get(name)) for name in STACK_NAMES},
+        }
+
+    def key_pair_tags(self, key_name: str) -> dict[str, str] | None:
+        return _tags(_found_or_none(lambda: aws.ec2.get_key_pair(key_name=key_name, opts=self.options)))
+
+    def no_default_vpc(self) -> list[str]:
+        if self.vpc_id:
+            return []
+        return [
+            f"{self.name} has no default VPC: condor_annex launches annex instances without naming a subnet, which "
+            f"EC2 accepts only there. Make one with `aws ec2 create-default-vpc --region {self.name}`"
+        ]
+
+
+def _read_region(region: str, provider: aws.Provider) -> _Region:
     options = pulumi.InvokeOptions(provider=provider)
-    held: list[str] = []
-
-    def conflict(kind: str, name: str, tags: dict[str, str] | None) -> None:
-        if tags is not None and not owner.made(tags):
-            held.append(f"{kind} {name} in {region} already exists, held by {_held_by(tags)}")
-
-    functions = set(aws.lambda_.get_functions(opts=options).function_names or [])
-    for name in FUNCTION_NAMES:
-        if name in functions:
-            conflict("Lambda function", name, aws.lambda_.get_function(function_name=name, opts=options).tags)
-    log_groups = aws.cloudwatch.get_log_groups(log_group_name_prefix=LOG_GROUP_PREFIX, opts=options)
-    for name in (f"/aws/lambda/{function}" for function in FUNCTION_NAMES):
-        if name in (log_groups.log_group_names or []):
-            conflict("log group", name, aws.cloudwatch.get_log_group(name=name, opts=options).tags)
-    key_pair = _tags_or_none(lambda: aws.ec2.get_key_pair(key_name=KEY_PAIR_NAME, opts=options))
-    conflict("key pair", KEY_PAIR_NAME, key_pair)
-    for name in STACK_NAMES:
-        stack = _tags_or_none(lambda name=name: aws.cloudformation.get_stack(name=name, opts=options))
-        conflict("CloudFormation stack", name, stack)
-
+    listed = set(aws.lambda_.get_functions(opts=options).function_names or [])
+    functions = {
+        name: aws.lambda_.get_function(function_name=name, opts=options) for name in FUNCTION_NAMES if name in listed
+    }
+    log_group_names = aws.cloudwatch.get_log_groups(log_group_name_prefix=LOG_GROUP_PREFIX, opts=options)
+    log_groups = {
+        name: aws.cloudwatch.get_log_group(name=f"/aws/lambda/{name}", opts=options)
+        for name in FUNCTION_NAMES
+        if f"/aws/lambda/{name}" in (log_group_names.log_group_names or [])
+    }
+    stacks = {
+        name: found
+        for name in STACK_NAMES
+        if (found := _found_or_none(lambda name=name: aws.cloudformation.get_stack(name=name, opts=options)))
+    }
     default_vpcs = aws.ec2.get_vpcs(filters=[{"name": "is-default", "values": ["true"]}], opts=options).ids or []
-    other: list[str] = []
-    if not default_vpcs:
-        other.append(
-            f"{region} has no default VPC: condor_annex launches annex instances without naming a subnet, which "
-            f"EC2 accepts only there. Make one with `aws ec2 create-default-vpc --region {region}`"
-        )
-    return (default_vpcs[0] if default_vpcs else None), held, other
+    return _Region(region, options, functions, log_groups, stacks, default_vpcs[0] if default_vpcs else None)
+
+
+def _conflicts(region: _Region, held: dict[str, dict[str, str] | None], owner: Owner) -> list[str]:
+    return [
+        f"{label} in {region.name} already exists, held by {_held_by(tags)}"
+        for label, tags in held.items()
+        if tags is not None and not owner.made(tags)
+    ]
 
 
 # What to do about names another setup holds.
@@ -103,25 +162,92 @@ REMEDY = (
     f"remove it: delete the CloudFormation stacks {', '.join(STACK_NAMES)} (which removes the functions they "
     f"made), the key pair {KEY_PAIR_NAME} and the log groups /aws/lambda/HTCondorAnnex-* in each region named. "
     "Adopting them with `pulumi import` would leave them owned by those stacks. If another stack of this "
-    "program holds them, use that stack, or another account or region."
+    "program holds them, use that stack, another account or region, or join it: set joinStack to the "
+    "<project>/<stack> named above."
 )
+
+
+def _refuse(problems: list[str], remedy: str | None) -> None:
+    if problems:
+        raise AccountConflict(
+            "the AWS account is not ready for this stack; nothing was created:\n  "
+            + "\n  ".join(problems)
+            + (f"\n{remedy}" if remedy else "")
+        )
 
 
 def default_vpcs(regions: dict[str, aws.Provider], owner: Owner) -> dict[str, str]:
     """Each region's default VPC id; raises AccountConflict naming every problem in every region."""
-    vpcs: dict[str, str] = {}
-    held: list[str] = []
-    other: list[str] = []
-    for region, provider in regions.items():
-        vpc, region_held, region_other = region_problems(region, provider, owner)
-        held += region_held
-        other += region_other
-        if vpc:
-            vpcs[region] = vpc
-    if held or other:
-        raise AccountConflict(
-            "the AWS account is not ready for this stack; nothing was created:\n  "
-            + "\n  ".join(held + other)
-            + (f"\n{REMEDY}" if held else "")
+    found = [_read_region(region, provider) for region, provider in regions.items()]
+    held = [
+        problem
+        for region in found
+        for problem in _conflicts(
+            region, {**region.held(), f"key pair {KEY_PAIR_NAME}": region.key_pair_tags(KEY_PAIR_NAME)}, owner
         )
-    return vpcs
+    ]
+    _refuse(held + [problem for region in found for problem in region.no_default_vpc()], REMEDY if held else None)
+    return {region.name: region.vpc_id for region in found if region.vpc_id}
+
+
+def _admitted_by_others(region: _Region, group_id: str, owner: Owner) -> set[tuple[int, str]]:
+    rule_ids = (
+        aws.vpc.get_security_group_rules(filters=[{"name": "group-id", "values": [group_id]}], opts=region.options).ids
+        or []
+    )
+    admitted = set()
+    for rule_id in rule_ids:
+        rule = aws.vpc.get_security_group_rule(security_group_rule_id=rule_id, opts=region.options)
+        if (
+            not rule.is_egress
+            and rule.ip_protocol == "tcp"
+            and rule.from_port == rule.to_port
+            and not owner.made(rule.tags)
+        ):
+            admitted.add((rule.from_port, rule.cidr_ipv4))
+    return admitted
+
+
+def _shared_setup(region: _Region, owner: Owner) -> SharedSetup:
+    functions = region.functions
+    odi, sfr = (functions[name] for name, _ in LEASE_FUNCTIONS.values())
+    group_id = region.stacks[SECURITY_GROUP_STACK].outputs["SecurityGroupID"]
+    return SharedSetup(
+        security_group_id=group_id,
+        odi_lease_arn=odi.arn,
+        sfr_lease_arn=sfr.arn,
+        connectivity_arn=functions[CONNECTIVITY_FUNCTION_NAME].arn,
+        lease_role_names=sorted({odi.role.rsplit("/", 1)[-1], sfr.role.rsplit("/", 1)[-1]}),
+        check_stack_ids={name: stack.id for name, stack in region.stacks.items()},
+        admitted=_admitted_by_others(region, group_id, owner),
+    )
+
+
+def joined_setups(
+    regions: dict[str, aws.Provider], owner: Owner, joined: Owner, key_pair_name: str
+) -> dict[str, SharedSetup]:
+    """What `joined` set up in each region, for this stack to share; raises AccountConflict naming
+    every region where it set up nothing, every name someone else holds, and this stack's own key
+    pair name if another holds it."""
+    found = [_read_region(region, provider) for region, provider in regions.items()]
+    missing: list[str] = []
+    held: list[str] = []
+    for region in found:
+        absent = [label for label, tags in region.held().items() if tags is None]
+        if absent:
+            missing.append(f"{joined} has no setup in {region.name} to join: no {', no '.join(absent)}")
+        held += [
+            f"{label} in {region.name} is held by {_held_by(tags)}, not by {joined}, the stack joinStack names"
+            for label, tags in region.held().items()
+            if tags is not None and not joined.made(tags)
+        ]
+        held += _conflicts(region, {f"key pair {key_pair_name}": region.key_pair_tags(key_pair_name)}, owner)
+    remedy = (
+        f"A joining stack uses what {joined} made in each of its regions: `pulumi up` that stack with every region "
+        "this one lists first, or list here only regions it has; check that joinStack names it as its tags do "
+        "(pulumi-project/pulumi-stack)."
+    )
+    _refuse(
+        missing + held + [p for region in found for p in region.no_default_vpc()], remedy if missing or held else None
+    )
+    return {region.name: _shared_setup(region, owner) for region in found}

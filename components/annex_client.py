@@ -39,6 +39,7 @@ class AnnexKnobs:
     instance_profile_arn: str
     image_id: str | None = None
     instance_type: str | None = None
+    key_pair_name: str = KEY_PAIR_NAME
 
 
 def user_config_knobs(release: CondorRelease, regions: list[AnnexKnobs]) -> dict[str, str]:
@@ -62,7 +63,7 @@ def _region_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
         "ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN": knobs.odi_lease_arn,
         "ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN": knobs.sfr_lease_arn,
         "ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN": knobs.instance_profile_arn,
-        "ANNEX_DEFAULT_ODI_KEY_NAME": KEY_PAIR_NAME,
+        "ANNEX_DEFAULT_ODI_KEY_NAME": knobs.key_pair_name,
     }
     if knobs.image_id:
         values["ANNEX_DEFAULT_ODI_IMAGE_ID"] = knobs.image_id

@@ -8,8 +8,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components.contract import KEY_PAIR_NAME, bucket_config_objects
+from components.joined_region import JoinedRegion
 from components.policy import Statement, document
 from components.region import AnnexRegion
+
+RegionSetup = AnnexRegion | JoinedRegion
 
 # The role AWS's own spot fleet documentation has users create; condor_annex's SFR config names it.
 SPOT_FLEET_ROLE = "aws-ec2-spot-fleet-tagging-role"
@@ -19,10 +22,12 @@ SPOT_FLEET_ROLE = "aws-ec2-spot-fleet-tagging-role"
 class AnnexUserArgs:
     account_id: pulumi.Input[str]
     # Each region's resources the annex user may use.
-    regions: list[AnnexRegion]
+    regions: list[RegionSetup]
     tags: dict[str, str] = field(default_factory=dict)
     # annexKeyGeneration: which access key the user has.
     key_generation: int = 1
+    # The key pair the user's annexes are launched with, the same name in every region.
+    key_pair_name: str = KEY_PAIR_NAME
 
 
 def access_key_name(user: str, generation: int) -> str:
@@ -33,7 +38,7 @@ def access_key_name(user: str, generation: int) -> str:
     return f"{user}-key" if generation == 1 else f"{user}-key-{generation}"
 
 
-def region_statements(region: AnnexRegion, account_id: pulumi.Input[str]) -> list[Statement]:
+def region_statements(region: RegionSetup, account_id: pulumi.Input[str], key_pair_name: str) -> list[Statement]:
     """What condor_annex calls (annex-contract.md, last section) in one region, and nothing more."""
 
     def arn(pattern: str) -> pulumi.Output[str]:
@@ -76,7 +81,7 @@ def region_statements(region: AnnexRegion, account_id: pulumi.Input[str]) -> lis
                 arn("arn:aws:ec2:{region}:{account}:volume/*"),
                 arn("arn:aws:ec2:{region}:{account}:network-interface/*"),
                 arn("arn:aws:ec2:{region}:{account}:subnet/*"),
-                arn("arn:aws:ec2:{region}:{account}:key-pair/" + KEY_PAIR_NAME),
+                arn("arn:aws:ec2:{region}:{account}:key-pair/" + key_pair_name),
                 pulumi.Output.format(
                     "arn:aws:ec2:{0}:{1}:security-group/{2}", region.region, account_id, region.security_group_id
                 ),
@@ -159,7 +164,7 @@ class AnnexUser(pulumi.ComponentResource):
             region_policy = aws.iam.Policy(
                 f"{name}-{region.region}",
                 description=f"condor_annex in {region.region}: exactly the calls it makes there",
-                policy=document(*region_statements(region, args.account_id)),
+                policy=document(*region_statements(region, args.account_id, args.key_pair_name)),
                 tags=args.tags,
                 opts=child,
             )

@@ -25,6 +25,13 @@ def public_key_line(stdout: str) -> str:
     return found[-1]
 
 
+def key_pair_name(stack: str, joins: bool) -> str:
+    """condor_annex -setup's fixed name for the stack that makes a region's setup; a joining stack's
+    own name after its stack, since each user's annexes get their own key (EC2 allows 255 ASCII
+    characters: the prefix and a Pulumi stack name of at most 100)."""
+    return f"{KEY_PAIR_NAME}-{stack}" if joins else KEY_PAIR_NAME
+
+
 @dataclass
 class KeyPairArgs:
     machine: Machine
@@ -32,13 +39,15 @@ class KeyPairArgs:
     key_pair_file: str
     condor_dir: pulumi.Resource
     tags: dict[str, str] = field(default_factory=dict)
+    key_name: str = KEY_PAIR_NAME
     # False only where no AWS provider can run: the machine-side program the engine tests run
     # (tests/engine/machine_side); the key file is then made and nothing is imported.
     imports_to_ec2: bool = True
 
 
 class KeyPair(pulumi.ComponentResource):
-    """`HTCondorAnnex-KeyPair`: ssh-keygen on the machine, and only its public key goes to AWS."""
+    """`HTCondorAnnex-KeyPair` (or a joining user's own): ssh-keygen on the machine, and only its public
+    key goes to AWS."""
 
     public_key: pulumi.Output[str]
     key_name: pulumi.Output[str]
@@ -60,13 +69,13 @@ class KeyPair(pulumi.ComponentResource):
             parent=self,
         )
         self.public_key = make.stdout.apply(public_key_line)
-        self.key_name = pulumi.Output.from_input(KEY_PAIR_NAME)
+        self.key_name = pulumi.Output.from_input(args.key_name)
         self.key_pair_file = f"~/.condor/{args.key_pair_file}"
         self.ready = make
         if args.imports_to_ec2:
             key_pair = aws.ec2.KeyPair(
                 name,
-                key_name=KEY_PAIR_NAME,
+                key_name=args.key_name,
                 public_key=self.public_key,
                 tags=args.tags,
                 opts=pulumi.ResourceOptions(parent=self),

@@ -74,7 +74,13 @@ class LeaseFunctions(pulumi.ComponentResource):
 
         lease_logs = {contract: log_group(function) for contract, (function, _) in LEASE_FUNCTIONS.items()}
         lease_role = aws.iam.Role(
-            f"{name}-lease-role", assume_role_policy=trust("lambda.amazonaws.com"), tags=args.tags, opts=child
+            f"{name}-lease-role",
+            assume_role_policy=trust("lambda.amazonaws.com"),
+            # Stacks that join this setup add a policy of their own here (their buckets' tarballs);
+            # IAM deletes no role that still has one, and this role goes when this setup goes.
+            force_detach_policies=True,
+            tags=args.tags,
+            opts=child,
         )
         # Rules are named after annexes, which only condor_annex knows: any rule of this account.
         any_rule = arn("events", "rule/*")

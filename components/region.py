@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pulumi
 
@@ -11,6 +12,22 @@ from components.check_setup import CheckSetupStacks, CheckSetupStacksArgs
 from components.instance_profile import InstanceProfile, InstanceProfileArgs
 from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
 from components.security_group import SecurityGroup, SecurityGroupArgs
+
+
+class RegionSetup(Protocol):
+    """What the annex user, the user's knobs and the outputs need of a region's setup, whether this
+    stack made it (AnnexRegion) or joined another stack's (JoinedRegion)."""
+
+    region: str
+    bucket_name: pulumi.Output[str]
+    odi_lease_arn: pulumi.Output[str]
+    sfr_lease_arn: pulumi.Output[str]
+    connectivity_arn: pulumi.Output[str]
+    instance_profile_arn: pulumi.Output[str]
+    instance_role_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    check_stack_ids: pulumi.Output[dict[str, str]]
+    ready: pulumi.Resource
 
 
 @dataclass
@@ -33,17 +50,6 @@ class AnnexRegionArgs:
 class AnnexRegion(pulumi.ComponentResource):
     """The bucket, the three functions, the instance profile, the security group and the four
     marker stacks of one region. Every AWS resource beneath it uses the provider given in `opts`."""
-
-    region: str
-    bucket_name: pulumi.Output[str]
-    odi_lease_arn: pulumi.Output[str]
-    sfr_lease_arn: pulumi.Output[str]
-    connectivity_arn: pulumi.Output[str]
-    instance_profile_arn: pulumi.Output[str]
-    instance_role_arn: pulumi.Output[str]
-    security_group_id: pulumi.Output[str]
-    check_stack_ids: pulumi.Output[dict[str, str]]
-    ready: pulumi.Resource
 
     def __init__(self, name: str, args: AnnexRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:aws:AnnexRegion", name, None, opts)

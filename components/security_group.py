@@ -8,6 +8,42 @@ import pulumi
 import pulumi_aws as aws
 
 
+@dataclass(frozen=True)
+class Admission:
+    """TCP from one CIDR block to one port of annex instances."""
+
+    port: int
+    purpose: str
+    cidr: str
+
+
+def admissions(collector_port: int, condor_cidrs: list[str], ssh_cidrs: list[str]) -> list[Admission]:
+    """The collector port for the submit machine, SSH for debugging, each from its own CIDR list."""
+    return [
+        *(Admission(collector_port, "condor", cidr) for cidr in condor_cidrs),
+        *(Admission(22, "ssh", cidr) for cidr in ssh_cidrs),
+    ]
+
+
+def admit(
+    name: str, group_id: pulumi.Input[str], wanted: list[Admission], tags: dict[str, str], parent: pulumi.Resource
+) -> None:
+    # One rule resource per source, so changing one CIDR replaces one rule, not the group; tagged, so
+    # that a stack joining this group can tell its own rules from those of the stack it joins.
+    for admission in wanted:
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-{admission.purpose}-{admission.cidr.replace('/', '-')}",
+            security_group_id=group_id,
+            description=f"{admission.purpose} from {admission.cidr}",
+            ip_protocol="tcp",
+            from_port=admission.port,
+            to_port=admission.port,
+            cidr_ipv4=admission.cidr,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+
 @dataclass
 class SecurityGroupArgs:
     vpc_id: pulumi.Input[str]
@@ -33,22 +69,8 @@ class SecurityGroup(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        # One rule resource per source, so changing one CIDR replaces one rule, not the group.
-        for port, purpose, cidrs in (
-            (args.collector_port, "condor", args.condor_ingress_cidrs),
-            (22, "ssh", args.ssh_ingress_cidrs),
-        ):
-            for cidr in cidrs:
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-{purpose}-{cidr.replace('/', '-')}",
-                    security_group_id=group.id,
-                    description=f"{purpose} from {cidr}",
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_ipv4=cidr,
-                    opts=child,
-                )
+        wanted = admissions(args.collector_port, args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
+        admit(name, group.id, wanted, args.tags, self)
         # Annex instances fetch their config from S3 and call the collector back: all egress.
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-egress",

@@ -73,6 +73,7 @@ KNOWN_KEYS = (
     "annexInstanceType",
     "logRetentionDays",
     "annexKeyGeneration",
+    "joinStack",
 )
 # The stack's aws:* settings that reach each region's provider.
 AWS_KEYS_READ = ("region", "profile")
@@ -112,6 +113,8 @@ MAX_REGIONS = 10
 MAX_KEY_GENERATION = 9999
 MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# <project>/<stack>, each as Pulumi allows its names, as the stack's tags spell them.
+JOIN_STACK = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 
 class ConfigError(ValueError):
@@ -153,6 +156,8 @@ class Settings:
     machine_gone: bool = False
     # Which access key the annex user has: a new number makes a new key and retires the old one.
     annex_key_generation: int = 1
+    # The <project>/<stack> whose setup this stack joins; None: this stack makes the region's setup.
+    join_stack: str | None = None
 
 
 class _Reader:
@@ -493,6 +498,12 @@ def read_settings(
         else:
             reader.fail("logRetentionDays", retention_raw, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
 
+    join_stack = reader.text(
+        "joinStack", JOIN_STACK, "<project>/<stack> of the stack whose setup to join, as its tags name it"
+    )
+    if join_stack == f"{pulumi.get_project()}/{pulumi.get_stack()}":
+        reader.fail("joinStack", join_stack, "another stack than this one")
+
     ssh_host_key = None if runs_locally else _host_key(reader)
     if ssh_host_key and accept_any_host_key:
         reader.problems.append(
@@ -527,6 +538,7 @@ def read_settings(
         annex_key_generation=reader.whole_number(
             "annexKeyGeneration", 1, 1, MAX_KEY_GENERATION, "; raise it by one to rotate the annex user's key"
         ),
+        join_stack=join_stack,
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

@@ -25,6 +25,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from components import host_key
+from components.contract import CONNECTIVITY_FUNCTION_NAME, KEY_PAIR_NAME, SECURITY_GROUP_STACK, STACK_NAMES
 from components.host_key import HostKey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,7 +194,8 @@ def _secret(value: Any) -> dict[str, Any]:
 
 def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     """What the cloud would hand back in that region: ids and ARNs shaped like AWS's, from the name."""
-    digest = hashlib.sha256(f"{type_}:{name}".encode()).hexdigest()
+    # Two stacks' resources of one name get different ids, as Pulumi's auto-names and AWS's ids differ.
+    digest = hashlib.sha256(f"{pulumi.get_stack()}:{type_}:{name}".encode()).hexdigest()
     kind = type_.split(":")[-1]
     outputs: dict[str, Any] = {}
     if kind == "Bucket":
@@ -242,6 +244,28 @@ class RegionHolds:
     key_pairs: dict[str, dict[str, str]] = field(default_factory=dict)
     stacks: dict[str, dict[str, str]] = field(default_factory=dict)
     default_vpc: bool = True
+    # What a setup made here shares with stacks that join it: the lease functions' role, the group the
+    # HTCondorAnnex-SecurityGroup stack names, and that group's rules (id -> the data source's fields).
+    lease_role: str = "first-lease-role-5e6f7a8"
+    security_group_id: str = "sg-0f1e2d3c4b5a69788"
+    security_group_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# A stack that joins the setup of the stack `first` of this project (`joinStack`).
+JOIN = {f"{PROJECT}:joinStack": f"{PROJECT}/first"}
+FIRST_STACK_TAGS = {"managed-by": "pulumi", "pulumi-project": PROJECT, "pulumi-stack": "first"}
+
+
+def first_users_setup(tags: dict[str, str] = FIRST_STACK_TAGS, **more: Any) -> RegionHolds:
+    """What the first user's `pulumi up` left in a region, every fixed name tagged with its stack."""
+    functions = ["HTCondorAnnex-odiLease", "HTCondorAnnex-sfrLease", CONNECTIVITY_FUNCTION_NAME]
+    return RegionHolds(
+        functions={name: tags for name in functions},
+        log_groups={f"/aws/lambda/{name}": tags for name in functions},
+        key_pairs={KEY_PAIR_NAME: tags},
+        stacks={name: tags for name in STACK_NAMES},
+        **more,
+    )
 
 
 class _Mocks(pulumi_mocks.Mocks):
@@ -279,7 +303,18 @@ class _Mocks(pulumi_mocks.Mocks):
         if args.token == "aws:lambda/getFunctions:getFunctions":
             return {"functionNames": sorted(holds.functions), "functionArns": []}, []
         if args.token == "aws:lambda/getFunction:getFunction":
-            return {"tags": holds.functions[args.args["functionName"]]}, []
+            name = args.args["functionName"]
+            role = holds.lease_role if "Lease" in name else "first-connectivity-role-1a2b3c4"
+            return {
+                "tags": holds.functions[name],
+                "arn": f"arn:aws:lambda:{region or self.default_region}:{ACCOUNT_ID}:function:{name}",
+                "role": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+            }, []
+        if args.token == "aws:vpc/getSecurityGroupRules:getSecurityGroupRules":
+            assert args.args["filters"] == [{"name": "group-id", "values": [holds.security_group_id]}], args.args
+            return {"ids": sorted(holds.security_group_rules)}, []
+        if args.token == "aws:vpc/getSecurityGroupRule:getSecurityGroupRule":
+            return holds.security_group_rules[args.args["securityGroupRuleId"]], []
         if args.token == "aws:cloudwatch/getLogGroups:getLogGroups":
             prefix = args.args["logGroupNamePrefix"]
             return {"logGroupNames": sorted(name for name in holds.log_groups if name.startswith(prefix))}, []
@@ -291,9 +326,14 @@ class _Mocks(pulumi_mocks.Mocks):
             ("aws:cloudformation/getStack:getStack", holds.stacks, "name"),
         ):
             if args.token == token:
-                if args.args[key] not in kind:
+                name = args.args[key]
+                if name not in kind:
                     return {}, [missing]
-                return {"tags": kind[args.args[key]]}, []
+                if kind is holds.stacks:
+                    stack_id = f"arn:aws:cloudformation:{region or self.default_region}:{ACCOUNT_ID}:stack/{name}/1"
+                    outputs = {"SecurityGroupID": holds.security_group_id} if name == SECURITY_GROUP_STACK else {}
+                    return {"tags": kind[name], "id": stack_id, "outputs": outputs}, []
+                return {"tags": kind[name]}, []
         raise AssertionError(f"the program called {args.token}, which the mocks do not know")
 
 
@@ -365,6 +405,7 @@ def run_program(
     resolve_aliases: bool = False,
     account: dict[str, RegionHolds] | None = None,
     offered_host_key: HostKey | None = None,
+    stack: str = "test",
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
@@ -377,7 +418,7 @@ def run_program(
     merged = {k: v for k, v in merged.items() if v is not None}
     monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {})
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]
     pulumi.runtime.set_all_config(merged, secret_keys=[k for k in secret_keys if k in merged])
     exported: dict[str, pulumi.Output[Any]] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import MAX_REGIONS
-from tests.harness import Program, Registration, run_program
+from tests.harness import JOIN, Program, RegionHolds, Registration, first_users_setup, run_program
 
 # Long names first: a name limit is reached by the longest region name.
 LONGEST_REGIONS = [
@@ -134,11 +134,15 @@ NAME_RULES = [
 
 @pytest.mark.parametrize("type_, key, rule", NAME_RULES, ids=[rule[0] for rule in NAME_RULES])
 def test_names_follow_aws_rules(program: Program, type_: str, key: str, rule: Callable[[str], bool]):
-    for registration in of_type(program, type_):
+    assert_names_follow(of_type(program, type_), key, rule)
+
+
+def assert_names_follow(registrations: list[Registration], key: str, rule: Callable[[str], bool]) -> None:
+    for registration in registrations:
         # A name the program leaves to Pulumi is its resource name and 8 more characters ("-" and 7
         # random ones), as the mocks and Pulumi's autonaming make it.
         name = registration.outputs.get(key) or registration.inputs.get(key) or f"{registration.name}-xxxxxxx"
-        assert rule(name), f"{type_} {registration.name}: AWS refuses the name {name!r}"
+        assert rule(name), f"{registration.type} {registration.name}: AWS refuses the name {name!r}"
 
 
 # EC2 CreateSecurityGroup GroupDescription and the rules' Description: up to 255 of the same characters.
@@ -203,3 +207,38 @@ def test_marker_stacks_fit(program: Program):
         template = json.loads(body)
         assert len(body.encode()) <= TEMPLATE_BODY
         assert len(template["Parameters"]) <= TEMPLATE_PARAMETERS and len(template["Outputs"]) <= TEMPLATE_OUTPUTS
+
+
+# A stack that joins another: the most regions, and the longest stack name Pulumi allows (100).
+@pytest.fixture(scope="module")
+def joining() -> Program:
+    config = {**JOIN, "condor-annex:regions": json.dumps(LONGEST_REGIONS)}
+    return run_program(config, account={region: first_users_setup() for region in LONGEST_REGIONS}, stack="s" * 100)
+
+
+# How many users can join one setup: each adds its grant to the shared lease role, whose inline
+# policies share ROLE_INLINE_POLICIES_CHARACTERS with the first user's own (the README says so).
+JOINING_USERS_PER_SETUP = 46
+
+
+def test_the_users_the_readme_promises_fit_on_the_shared_lease_role(program: Program, joining: Program):
+    first = max(
+        iam_size(p.inputs["policy"]) for p in of_type(program, "aws:iam/rolePolicy:RolePolicy") if "lease" in p.name
+    )
+    grants = [
+        p for p in of_type(joining, "aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == RegionHolds().lease_role
+    ]
+    assert len(grants) == MAX_REGIONS, "one grant per region"
+    grant = max(iam_size(p.inputs["policy"]) for p in grants)
+    assert (
+        first + JOINING_USERS_PER_SETUP * grant
+        <= ROLE_INLINE_POLICIES_CHARACTERS
+        < first + (JOINING_USERS_PER_SETUP + 1) * grant
+    )
+
+
+@pytest.mark.parametrize("type_, key, rule", NAME_RULES, ids=[rule[0] for rule in NAME_RULES])
+def test_a_joining_stacks_names_follow_aws_rules(joining: Program, type_: str, key: str, rule: Callable[[str], bool]):
+    assert_names_follow(joining.of_type(type_), key, rule)
+    if type_ in ("aws:ec2/keyPair:KeyPair", "aws:s3/bucket:Bucket", "aws:iam/role:Role"):
+        assert joining.of_type(type_), f"a joining stack registers no {type_}: the rule above checked nothing"

@@ -7,7 +7,7 @@ import json
 import pytest
 from parliament import analyze_policy_string
 
-from tests.harness import run_program
+from tests.harness import JOIN, first_users_setup, run_program
 
 # Every input of every resource type the program registers that holds an IAM policy document.
 POLICY_INPUTS = {
@@ -30,9 +30,11 @@ TRUST_POLICY_FINDING = "Statement contains neither Resource nor NotResource"
 
 
 def documents() -> list[tuple[str, str]]:
-    program = run_program()
+    """The first user's stack's documents, then those of a stack joining it (named `joining/...`)."""
+    programs = {"": run_program(), "joining/": run_program(JOIN, account={"us-east-1": first_users_setup()})}
     return [
-        (registration.name, registration.inputs[key])
+        (f"{prefix}{registration.name}", registration.inputs[key])
+        for prefix, program in programs.items()
         for registration in program.registrations
         for type_, key in POLICY_INPUTS.items()
         if registration.type == type_

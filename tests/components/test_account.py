@@ -48,7 +48,7 @@ def test_another_stack_of_this_program_in_the_region_is_refused_naming_it():
     holds = RegionHolds(functions={"HTCondorAnnex-odiLease": ANOTHER_STACK}, stacks={STACK_NAMES[0]: ANOTHER_STACK})
     message, _ = refused({"us-east-1": holds})
     assert "Lambda function HTCondorAnnex-odiLease in us-east-1 already exists, held by Pulumi stack" in message
-    assert "condor-annex/colleague" in message and "use that stack, or another account or region" in message
+    assert "condor-annex/colleague" in message and "or join it: set joinStack to the <project>/<stack>" in message
 
 
 def test_what_this_stack_made_itself_lets_a_rerun_through():

@@ -213,7 +213,7 @@ def test_optional_keys_at_their_pulumi_yaml_default_are_unset(tmp_path: Path, mo
     monkeypatch.setenv("HOME", str(tmp_path))
     optional = ["sshPrivateKey", "sshHostKey", "condorTarballUrl", "condorTarballSha256", "installDir"]
     program = run_program(
-        {f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType"]}
+        {f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType", "joinStack"]}
         | {f"{P}:sshAcceptAnyHostKey": "false", f"{P}:machineGone": "false"}
     )
     install = program.named("personal-condor-install").inputs["create"]
@@ -221,6 +221,7 @@ def test_optional_keys_at_their_pulumi_yaml_default_are_unset(tmp_path: Path, mo
     assert "https://htcss-downloads.chtc.wisc.edu/tarball/25.0/25.0.13/release/" in install
     connection = program.named("personal-condor-install").inputs["connection"]
     assert "privateKey" not in connection and connection["hostKey"] == HOST_KEY, "known_hosts holds the key"
+    assert len(program.of_type("aws:lambda/function:Function")) == 3, "an empty joinStack joins nothing"
 
 
 @pytest.mark.parametrize(

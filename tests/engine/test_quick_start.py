@@ -168,3 +168,12 @@ def test_machine_gone_as_the_readme_sets_it_passes_the_clis_validation(project: 
     assert pulumi(project, cli_env, "config", "set", "machineGone", "true").returncode == 0
     preview = pulumi(project, cli_env, "preview")
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
+
+
+def test_join_stack_as_the_readme_sets_it_passes_the_clis_validation(project: Path, cli_env: dict[str, str]):
+    """Pulumi.yaml declares joinStack a string with the default "": set as the README sets it, the
+    CLI and the program take it, and the program goes on to ask AWS for the setup it joins."""
+    quick_start(project, cli_env)
+    assert pulumi(project, cli_env, "config", "set", "joinStack", "condor-annex/alice").returncode == 0
+    preview = pulumi(project, cli_env, "preview")
+    assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
