@@ -123,6 +123,14 @@ class LeaseFunctions(pulumi.ComponentResource):
                     "Action": "s3:DeleteObject",
                     "Resource": pulumi.Output.from_input(args.bucket_name).apply(bucket_config_objects),
                 },
+                {
+                    # A lease update's event names no bucket: the function then also looks for the
+                    # buckets that stacks joining this setup let it delete from, in this role.
+                    "Sid": "FindJoinedBuckets",
+                    "Effect": "Allow",
+                    "Action": ["iam:GetRolePolicy", "iam:ListRolePolicies"],
+                    "Resource": lease_role.arn,
+                },
             ),
             opts=child,
         )
@@ -137,7 +145,7 @@ class LeaseFunctions(pulumi.ComponentResource):
                 role=lease_role.arn,
                 code=code,
                 timeout=60,
-                environment={"variables": {"S3_BUCKET_NAME": args.bucket_name}},
+                environment={"variables": {"S3_BUCKET_NAME": args.bucket_name, "LEASE_ROLE_NAME": lease_role.name}},
                 logging_config={"log_format": "JSON", "log_group": lease_logs[contract].name},
                 tags=args.tags,
                 # Not after the role's policy: nothing invokes a lease function until condor_annex

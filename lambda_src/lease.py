@@ -3,8 +3,10 @@
 A CloudWatch Events rule named after the annex invokes this every five minutes with
 {"AnnexID", "S3BucketName", "LeaseExpiration"}. Unlike the original functions, an annex is
 matched exactly (annex `a1` never touches annex `a10`), every listing is paginated, and an empty
-S3BucketName falls back to the bucket this function was deployed with. The rule is deleted only
-once everything else succeeded: after a partial failure the next invocation tries again.
+S3BucketName (condor_annex sends one after a lease update) falls back to the bucket this function
+was deployed with and to every bucket a stack joining this setup let it delete tarballs from, as
+its role's inline policies name them. The rule is deleted only once everything else succeeded:
+after a partial failure the next invocation tries again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -25,6 +28,8 @@ TERMINATE_BATCH = 1000
 CANCEL_BATCH = 100
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
 LIVE_FLEET_STATES = {"submitted", "active", "modifying"}
+# The tarballs' resource in a policy that lets this function delete them: the bucket is group 1.
+CONFIG_OBJECTS = re.compile(r"^arn:aws:s3:::([^/]+)/config-\*\.tar\.gz$")
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -92,10 +97,36 @@ def cancel_spot_fleets(ec2: Any, annex_id: str) -> int:
 
 
 def delete_config(s3: Any, bucket: str, annex_id: str) -> None:
-    # S3 answers a delete of a missing key with success: a second run is harmless.
+    # S3 answers a delete of a missing key with success: a second run is harmless. A bucket that is
+    # gone (a joining user's, destroyed) holds no tarball either.
     key = f"config-{annex_id}.tar.gz"
-    s3.delete_object(Bucket=bucket, Key=key)
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchBucket":
+            raise
+        log("config_bucket_gone", annex_id=annex_id, bucket=bucket)
+        return
     log("config_deleted", annex_id=annex_id, bucket=bucket, key=key)
+
+
+def _listed(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list of them."""
+    return value if isinstance(value, list) else [value]
+
+
+def granted_buckets(iam: Any, role_name: str) -> set[str]:
+    """The buckets this function's role may delete tarballs from, by its inline policies."""
+    buckets = set()
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+        for policy_name in page["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+            for statement in _listed(document["Statement"]):
+                if statement.get("Effect") != "Allow" or "s3:DeleteObject" not in _listed(statement.get("Action")):
+                    continue
+                matches = (CONFIG_OBJECTS.match(resource) for resource in _listed(statement.get("Resource")))
+                buckets.update(match.group(1) for match in matches if match)
+    return buckets
 
 
 def delete_rule(events: Any, annex_id: str) -> None:
@@ -111,7 +142,7 @@ def delete_rule(events: Any, annex_id: str) -> None:
     log("rule_deleted", annex_id=annex_id)
 
 
-def parse_event(event: dict[str, Any]) -> tuple[str, str, float]:
+def parse_event(event: dict[str, Any]) -> tuple[str, str | None, float]:
     annex_id = event.get("AnnexID")
     if not isinstance(annex_id, str) or not annex_id:
         raise ValueError(f"event has no AnnexID: {json.dumps(event, default=str)}")
@@ -119,9 +150,18 @@ def parse_event(event: dict[str, Any]) -> tuple[str, str, float]:
         expiration = float(event["LeaseExpiration"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"event for annex {annex_id} has no numeric LeaseExpiration") from error
-    # condor_annex's lease update sends an empty S3BucketName: use the bucket we were deployed with.
-    bucket = event.get("S3BucketName") or os.environ.get("S3_BUCKET_NAME", "")
-    return annex_id, bucket, expiration
+    # condor_annex's lease update sends an empty S3BucketName: None, the buckets are looked up.
+    return annex_id, event.get("S3BucketName") or None, expiration
+
+
+def buckets_of(bucket: str | None) -> list[str]:
+    """The event's bucket; for an empty one, ours and those of the users who joined this setup."""
+    if bucket:
+        return [bucket]
+    ours = os.environ.get("S3_BUCKET_NAME", "")
+    role_name = os.environ.get("LEASE_ROLE_NAME", "")
+    joined = granted_buckets(boto3.client("iam"), role_name) if role_name else set()
+    return sorted(({ours} if ours else set()) | joined)
 
 
 def enforce(
@@ -140,13 +180,19 @@ def enforce(
         ended = end_annex(ec2, annex_id)
     except ClientError as error:
         failures.append(f"ending the annex's instances: {error}")
-    if bucket:
-        try:
-            delete_config(s3, bucket, annex_id)
-        except ClientError as error:
-            failures.append(f"deleting config-{annex_id}.tar.gz from {bucket}: {error}")
+    buckets: list[str] = []
+    try:
+        buckets = buckets_of(bucket)
+    except ClientError as error:
+        failures.append(f"reading the buckets this function may delete from: {error}")
     else:
-        failures.append("no bucket: the event's S3BucketName is empty and S3_BUCKET_NAME is not set")
+        if not buckets:
+            failures.append("no bucket: the event's S3BucketName is empty and S3_BUCKET_NAME is not set")
+    for each in buckets:
+        try:
+            delete_config(s3, each, annex_id)
+        except ClientError as error:
+            failures.append(f"deleting config-{annex_id}.tar.gz from {each}: {error}")
 
     if failures:
         log("lease_enforcement_failed", annex_id=annex_id, failures=failures)

@@ -218,7 +218,7 @@ def joining() -> Program:
 
 # How many users can join one setup: each adds its grant to the shared lease role, whose inline
 # policies share ROLE_INLINE_POLICIES_CHARACTERS with the first user's own (the README says so).
-JOINING_USERS_PER_SETUP = 46
+JOINING_USERS_PER_SETUP = 45
 
 
 def test_the_users_the_readme_promises_fit_on_the_shared_lease_role(program: Program, joining: Program):

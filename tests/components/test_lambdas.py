@@ -103,7 +103,16 @@ def test_events_may_invoke_lease_functions(program: Program, contract: str):
     assert permission.inputs["function"] == FUNCTIONS[f"annex-us-east-1-functions-{contract}"][0]
 
 
-def test_lease_functions_know_their_bucket(program: Program):
+def test_lease_functions_know_their_bucket_and_the_role_that_names_joined_ones(program: Program):
     bucket = program.named("annex-us-east-1-config").outputs["bucket"]
+    role = program.named("annex-us-east-1-functions-lease-role").outputs
     for resource in ("annex-us-east-1-functions-odiLease", "annex-us-east-1-functions-sfrLease"):
-        assert program.named(resource).inputs["environment"]["variables"] == {"S3_BUCKET_NAME": bucket}
+        variables = program.named(resource).inputs["environment"]["variables"]
+        assert variables == {"S3_BUCKET_NAME": bucket, "LEASE_ROLE_NAME": role["name"]}
+    statements = statements_by_sid(policy(program.named("annex-us-east-1-functions-lease-policy")))
+    assert statements["FindJoinedBuckets"] == {
+        "Sid": "FindJoinedBuckets",
+        "Effect": "Allow",
+        "Action": ["iam:GetRolePolicy", "iam:ListRolePolicies"],
+        "Resource": role["arn"],
+    }

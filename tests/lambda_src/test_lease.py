@@ -114,6 +114,55 @@ def test_empty_bucket_name_falls_back_to_the_functions_bucket(aws):
     assert not config_exists("upd")
 
 
+JOINED_BUCKET = "annex-config-joined"
+
+
+def grant_lease_role(role_name: str, *buckets: str) -> None:
+    """The lease role as the program leaves it: its own policy, then one per joining user's bucket."""
+    iam = boto3.client("iam")
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    iam.create_role(
+        RoleName=role_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    )
+    for number, bucket in enumerate(buckets):
+        delete = {
+            "Sid": "DeleteExpiredAnnexConfig",
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": f"arn:aws:s3:::{bucket}/config-*.tar.gz",
+        }
+        logs = {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "*"}
+        document = {"Version": "2012-10-17", "Statement": [logs, delete] if number == 0 else delete}
+        iam.put_role_policy(RoleName=role_name, PolicyName=f"policy-{number}", PolicyDocument=json.dumps(document))
+
+
+def test_empty_bucket_name_also_clears_the_buckets_joining_users_granted(aws, monkeypatch: pytest.MonkeyPatch):
+    """A joining user's annex whose lease was updated: its tarball is in that user's bucket, which
+    only the lease role's policies name. A grant whose bucket is gone stops nothing."""
+    boto3.client("s3").create_bucket(Bucket=JOINED_BUCKET)
+    grant_lease_role("lease-role", BUCKET, JOINED_BUCKET, "annex-config-destroyed")
+    monkeypatch.setenv("LEASE_ROLE_NAME", "lease-role")
+    ids = start_annex("joined1", 2)
+    boto3.client("s3").put_object(Bucket=JOINED_BUCKET, Key="config-joined1.tar.gz", Body=b"tarball")
+    boto3.client("s3").put_object(Bucket=JOINED_BUCKET, Key="config-other.tar.gz", Body=b"tarball")
+    result = lease.odi_handler(event("joined1", PAST, bucket=""), None)
+    assert result["expired"] and states(ids) == {"terminated"} and not rule_exists("joined1")
+    assert not config_exists("joined1")
+    left = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=JOINED_BUCKET)["Contents"]]
+    assert left == ["config-other.tar.gz"]
+
+
+def test_a_named_bucket_is_the_only_one_cleared(aws, monkeypatch: pytest.MonkeyPatch):
+    boto3.client("s3").create_bucket(Bucket=JOINED_BUCKET)
+    grant_lease_role("lease-role", BUCKET, JOINED_BUCKET)
+    monkeypatch.setenv("LEASE_ROLE_NAME", "lease-role")
+    start_annex("named", 1)
+    boto3.client("s3").put_object(Bucket=JOINED_BUCKET, Key="config-named.tar.gz", Body=b"tarball")
+    lease.odi_handler(event("named", PAST), None)
+    assert not config_exists("named")
+    assert boto3.client("s3").get_object(Bucket=JOINED_BUCKET, Key="config-named.tar.gz")
+
+
 def test_missing_object_and_second_invocation_are_harmless(aws):
     ids = start_annex("twice", 2)
     boto3.client("s3").delete_object(Bucket=BUCKET, Key="config-twice.tar.gz")
