@@ -8,11 +8,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.contract import KEY_PAIR_NAME, bucket_config_objects
-from components.joined_region import JoinedRegion
 from components.policy import Statement, document
-from components.region import AnnexRegion
-
-RegionSetup = AnnexRegion | JoinedRegion
+from components.region import RegionSetup
 
 # The role AWS's own spot fleet documentation has users create; condor_annex's SFR config names it.
 SPOT_FLEET_ROLE = "aws-ec2-spot-fleet-tagging-role"
