@@ -43,7 +43,8 @@ class JoinedRegion(pulumi.ComponentResource):
             InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
             opts=child,
         )
-        # The shared lease functions delete an expired annex's tarball from the bucket its rule names.
+        # The shared lease functions delete an expired annex's tarball from the bucket its rule names,
+        # or, when a lease update left the name empty, from every bucket their role's policies name.
         for role_name in shared.lease_role_names:
             aws.iam.RolePolicy(
                 f"{name}-lease-{role_name}",
