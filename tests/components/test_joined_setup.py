@@ -184,3 +184,19 @@ def test_bad_join_settings_are_refused_naming_the_key(config: dict[str, str], ex
     with pytest.raises(ConfigError) as raised:
         run_program(config, account={"us-east-1": first_users_setup()})
     assert expected in str(raised.value)
+
+
+def test_the_users_check_waits_for_every_part_of_their_own(joined: Program):
+    """-check-setup, and then condor_annex, must find the user's own parts made and granted."""
+    check = joined.named("annex-client-check-setup-us-east-1")
+    waited = {leaf.name for dependency in check.dependencies for leaf in joined.resources_under(dependency)}
+    own = [
+        "annex-us-east-1-config",
+        "annex-us-east-1-instance-profile",
+        "annex-us-east-1-instance-config-download",
+        f"annex-us-east-1-lease-{RegionHolds().lease_role}",
+        "annex-us-east-1-sg-condor-203.0.113.7-32",
+        "annex-key-pair-us-east-1",
+        "annex-user-us-east-1-attachment",
+    ]
+    assert [name for name in own if name not in waited] == []
