@@ -22,7 +22,7 @@ once). So these questions are asked after the machine's preflight, and a preview
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -71,7 +71,7 @@ class SharedSetup:
     lease_role_names: list[str]
     check_stack_ids: dict[str, str]
     # (port, cidr) the group admits over TCP by rules other stacks made: AWS refuses a duplicate rule.
-    admitted: set[tuple[int, str]] = field(default_factory=set)
+    admitted: set[tuple[int, str]]
 
 
 def _held_by(tags: dict[str, str] | None) -> str:
@@ -233,12 +233,13 @@ def joined_setups(
     missing: list[str] = []
     held: list[str] = []
     for region in found:
-        absent = [label for label, tags in region.held().items() if tags is None]
+        fixed = region.held()
+        absent = [label for label, tags in fixed.items() if tags is None]
         if absent:
             missing.append(f"{joined} has no setup in {region.name} to join: no {', no '.join(absent)}")
         held += [
             f"{label} in {region.name} is held by {_held_by(tags)}, not by {joined}, the stack joinStack names"
-            for label, tags in region.held().items()
+            for label, tags in fixed.items()
             if tags is not None and not joined.made(tags)
         ]
         held += _conflicts(region, {f"key pair {key_pair_name}": region.key_pair_tags(key_pair_name)}, owner)
