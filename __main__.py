@@ -6,7 +6,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.account import Owner, default_vpcs, joined_setups
-from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, user_config_knobs
+from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, image_knobs, user_config_knobs
+from components.annex_guard import AnnexGuard, AnnexGuardArgs
+from components.annex_image import AnnexImage, AnnexImageArgs
 from components.annex_user import AnnexUser, AnnexUserArgs
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.joined_region import JoinedRegion, JoinedRegionArgs
@@ -54,7 +56,6 @@ if settings.join_stack:
                 region=region,
                 account_id=account_id,
                 shared=shared,
-                collector_port=settings.collector_port,
                 ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
                 condor_ingress_cidrs=settings.condor_ingress_cidrs,
                 tags=tags,
@@ -73,7 +74,6 @@ else:
                 region=region,
                 account_id=account_id,
                 vpc_id=vpcs[region],
-                collector_port=settings.collector_port,
                 ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
                 condor_ingress_cidrs=settings.condor_ingress_cidrs,
                 log_retention_days=settings.log_retention_days,
@@ -84,6 +84,24 @@ else:
         )
         for region, provider in providers.items()
     }
+# Per region, an image with the pool's own release for annex instances to boot, unless one is given.
+images = {
+    region: AnnexImage(
+        f"annex-image-{region}",
+        AnnexImageArgs(
+            region=region,
+            release=settings.release,
+            tarball_url=settings.annex_image_tarball_url,
+            tarball_sha256=settings.annex_image_tarball_sha256,
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers[region]]),
+    )
+    for region in settings.regions
+    if settings.annex_image_tarball_url
+}
+built_images = {region: image.image_id for region, image in images.items()}
+
 # Account-wide: the annex user the guide makes by hand, allowed into every region's resources.
 annex_user = AnnexUser(
     "annex-user",
@@ -98,7 +116,9 @@ annex_user = AnnexUser(
 )
 
 # Linux side: the personal condor waits for nothing on AWS; the client half waits for its values.
-condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine, preflight=preflight.ready))
+condor_dir = CondorDir(
+    "condor-dir", CondorDirArgs(machine=machine, release=settings.release, preflight=preflight.ready)
+)
 key_pairs = {
     region: KeyPair(
         f"annex-key-pair-{region}",
@@ -164,6 +184,20 @@ client = AnnexClient(
             region: [annex.ready, key_pairs[region].ready, annex_user.attachments[region]]
             for region, annex in regions.items()
         },
+        built_images=built_images,
+        image_builds=list(images.values()),
+    ),
+)
+# Made last, undone first: destroy asks for annexes still running before it removes anything.
+AnnexGuard(
+    "annex-guard",
+    AnnexGuardArgs(
+        machine=machine,
+        release=settings.release,
+        install_dir=settings.install_dir,
+        regions=settings.regions,
+        on_destroy=settings.annexes_on_destroy,
+        after=[*client.last, condor.autostart],
     ),
 )
 
@@ -180,6 +214,7 @@ region_outputs = {
         "checkSetupStackIds": annex.check_stack_ids,
         "keyPairName": key_pairs[region].key_name,
         "keyPairFile": key_pairs[region].key_pair_file,
+        "annexImageId": built_images.get(region, settings.annex_image_id),
     }
     for region, annex in regions.items()
 }
@@ -193,7 +228,11 @@ pulumi.export("accessKeyId", annex_user.access_key_id)
 pulumi.export("secretAccessKey", annex_user.secret_access_key)
 pulumi.export(
     "userConfigKnobs",
-    pulumi.Output.all(*knobs.values()).apply(lambda values: user_config_knobs(settings.release, values)),
+    # Output.all of no values resolves to a list, not a mapping.
+    pulumi.Output.all(
+        pulumi.Output.all(*knobs.values()),
+        pulumi.Output.all(**built_images) if built_images else pulumi.Output.from_input({}),
+    ).apply(lambda values: user_config_knobs(settings.release, values[0]) | image_knobs(settings.release, values[1])),
 )
 pulumi.export("condorVersion", settings.release.version)
 pulumi.export("installDir", condor.install_dir)

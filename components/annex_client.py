@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -75,6 +75,11 @@ def _region_knobs(release: CondorRelease, knobs: AnnexKnobs) -> dict[str, str]:
     return values
 
 
+def image_knobs(release: CondorRelease, images: dict[str, str]) -> dict[str, str]:
+    """The images this stack built, one knob a region (prefixed: built images need 10.5 or later)."""
+    return {f"{safe_region(region)}.ANNEX_DEFAULT_ODI_IMAGE_ID": image for region, image in images.items()}
+
+
 def knobs_digest(release: CondorRelease, knobs: AnnexKnobs) -> str:
     return hashlib.sha256(json.dumps(_region_knobs(release, knobs), sort_keys=True).encode()).hexdigest()[:16]
 
@@ -102,6 +107,9 @@ class AnnexClientArgs:
     condor_ready: pulumi.Resource
     # What each region's check waits for on AWS.
     aws_ready: dict[str, list[pulumi.Resource]]
+    # The annex images this stack builds, by region, and the builds (nothing else waits for them).
+    built_images: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    image_builds: list[pulumi.Resource] = field(default_factory=list)
 
 
 class AnnexClient(pulumi.ComponentResource):
@@ -110,6 +118,8 @@ class AnnexClient(pulumi.ComponentResource):
     access_key_file: str
     secret_key_file: str
     user_config_file: str
+    # Each region's check of its setup, and the built images' knobs: the client side's last steps.
+    last: list[pulumi.Resource]
 
     def __init__(self, name: str, args: AnnexClientArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:AnnexClient", name, None, opts)
@@ -136,14 +146,34 @@ class AnnexClient(pulumi.ComponentResource):
                 values={
                     "USER_CONFIG_BLOCK": pulumi.Output.all(*args.knobs.values()).apply(
                         lambda regions: user_config_block(release, regions)
-                    )
+                    ),
+                    "BLOCK_NAME": "",
                 },
                 depends_on=[key_files],
             ),
             parent=self,
         )
+        self.last = []
+        if args.built_images:
+            self.last.append(
+                machine_step(
+                    args.machine,
+                    Step(
+                        name=f"{name}-images",
+                        script="user_config.sh",
+                        values={
+                            "USER_CONFIG_BLOCK": pulumi.Output.all(**args.built_images).apply(
+                                lambda images: "\n".join(f"{k} = {v}" for k, v in image_knobs(release, images).items())
+                            ),
+                            "BLOCK_NAME": "images",
+                        },
+                        depends_on=[user_config, *args.image_builds],
+                    ),
+                    parent=self,
+                )
+            )
         for region, aws_ready in args.aws_ready.items():
-            machine_step(
+            check = machine_step(
                 args.machine,
                 Step(
                     name=f"{name}-check-setup-{region}",
@@ -160,6 +190,7 @@ class AnnexClient(pulumi.ComponentResource):
                 ),
                 parent=self,
             )
+            self.last.append(check)
 
         self.access_key_file = f"{CONDOR_DIR}/{ACCESS_KEY_FILE}"
         self.secret_key_file = f"{CONDOR_DIR}/{SECRET_KEY_FILE}"

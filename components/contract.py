@@ -27,6 +27,19 @@ SECRET_KEY_FILE = "privateKeyFile"  # noqa: S105 - a file name, not a secret
 
 ANNEX_TAG = "htcondor:AnnexName"
 
+# An annex instance's HTCondor listens on its shared port, which condor_annex never sets (annex.cpp
+# writes only COLLECTOR_HOST): SHARED_PORT_PORT's default, COLLECTOR_PORT's, 9618, whatever port
+# this pool's collector has. The access point connects in to it (claims up to 24.0; from 24.11 the
+# activation after the startd's direct attach).
+ANNEX_INSTANCE_PORT = 9618
+
+# Annex images are built on Amazon Linux 2023, AWS's public SSM parameter for its current image (the
+# Image Builder recipe resolves it at each build), with the release's tarball for that platform,
+# which HTCondor builds from 10.5.0 (nmi_tools/nmi-build-platforms at V10_5_0 and every later tag).
+IMAGE_BASE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+IMAGE_PLATFORM = "x86_64_AmazonLinux2023"
+IMAGE_TARBALLS_FROM = (10, 5, 0)
+
 OLDEST_SUPPORTED = (8, 7, 1)
 # 24.11 moved condor_annex behind `htcondor annex`; the next major is unknown to this program.
 HPC_ANNEX_FROM = (24, 11, 0)
@@ -194,6 +207,17 @@ class CondorRelease:
     def hpc_annex(self) -> bool:
         """24.11+: the access point is `use feature:HPC_ANNEX` and `htcondor annex` runs condor_annex."""
         return self.parts >= HPC_ANNEX_FROM
+
+    @property
+    def annex_collector_knob(self) -> str:
+        """Where condor_annex (the ANNEX subsystem) sends annex instances, and what it asks itself:
+        the collector up to 24.0, the AP collector from 24.11 (annex.cpp at v24.0.23, v25.0.13)."""
+        return "ANNEX_COLLECTOR" if self.hpc_annex else "COLLECTOR_HOST"
+
+    @property
+    def has_image_tarball(self) -> bool:
+        """HTCondor builds this release for the annex image's platform."""
+        return self.parts >= IMAGE_TARBALLS_FROM
 
     @property
     def pool_password_file(self) -> str:

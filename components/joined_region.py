@@ -20,7 +20,6 @@ class JoinedRegionArgs:
     region: str
     account_id: pulumi.Input[str]
     shared: SharedSetup
-    collector_port: int
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
     tags: dict[str, str] = field(default_factory=dict)
@@ -59,7 +58,7 @@ class JoinedRegion(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        wanted = admissions(args.collector_port, args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
+        wanted = admissions(args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
         admit(
             f"{name}-sg",
             shared.security_group_id,

@@ -52,6 +52,12 @@ def condor_config_text(release: CondorRelease, collector_port: int, public_name:
                 # for the next negotiation cycle, up to a minute (seen on a real 25.0.13).
                 "# The schedd asks the pool's collector first, where the negotiator is.",
                 "SCHEDD.HAD_USE_PRIMARY = true",
+                # An annex's startd attaches to the schedd it finds by name in the AP collector
+                # (STARTD_DIRECT_ATTACH_SCHEDD_NAME), and a name without an `@` is a host name to
+                # resolve first (get_daemon_name.cpp at v25.0.13): the machine's own, which an annex
+                # instance rarely can (seen on a real 25.0.13: "unknown host", no job ever ran).
+                "# Annex instances find the schedd by this name, with no DNS lookup of this machine's.",
+                "SCHEDD_NAME = condor-annex@$(FULL_HOSTNAME)",
             ]
         )
     return "\n".join(
@@ -97,6 +103,8 @@ class PersonalCondor(pulumi.ComponentResource):
     pool_password_file: str
     # The pool answers and runs a job.
     ready: pulumi.Resource
+    # The crontab lines that start it at boot (the last machine step of the pool).
+    autostart: pulumi.Resource
 
     def __init__(self, name: str, args: PersonalCondorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:PersonalCondor", name, None, opts)
@@ -131,6 +139,7 @@ class PersonalCondor(pulumi.ComponentResource):
                     "CONFIG_FILE": release.config_file,
                     "CONDOR_CONFIG_TEXT": config_text,
                     "INCLUDE_FROM_LOCAL_CONFIG": "no" if release.uses_make_personal_from_tarball else "yes",
+                    "PUBLIC_NAME": args.public_name or "",
                 },
                 depends_on=[install],
                 location=[args.install_dir, release.config_file],
@@ -151,10 +160,12 @@ class PersonalCondor(pulumi.ComponentResource):
             parent=self,
         )
         # The start step restarts HTCondor whenever what it runs on changes: our settings (by
-        # digest) or the stored password (by the store step's fresh token, never the password).
+        # digest, and whether the configure step found a NAT in front of the machine) or the stored
+        # password (by the store step's fresh token, never the password).
         restart_reason = pulumi.Output.format(
-            "settings {0}; {1}",
+            "settings {0}, {1}; {2}",
             hashlib.sha256(config_text.encode()).hexdigest()[:16],
+            configure.stdout,
             store_password.stdout,
         )
         start = machine_step(
@@ -167,6 +178,7 @@ class PersonalCondor(pulumi.ComponentResource):
                     "START_TIMEOUT": str(START_TIMEOUT_SECONDS),
                     "JOB_TIMEOUT": str(JOB_TIMEOUT_SECONDS),
                     "RESTART_REASON": restart_reason,
+                    "ANNEX_COLLECTOR_KNOB": release.annex_collector_knob,
                 },
                 depends_on=[store_password],
                 location=[args.install_dir],
@@ -176,7 +188,7 @@ class PersonalCondor(pulumi.ComponentResource):
 
         # Back after a reboot or a dead master: the user's crontab runs the keeper, a file in the
         # install holding INSTALL_DIR (as "$HOME"/..., which cron sets) and lib.sh's helpers.
-        machine_step(
+        autostart = machine_step(
             args.machine,
             Step(
                 name=f"{name}-autostart",
@@ -198,6 +210,7 @@ class PersonalCondor(pulumi.ComponentResource):
         self.config_file = f"{args.install_dir}/local/{release.config_file}"
         self.pool_password_file = f"{args.install_dir}/local/{release.pool_password_file}"
         self.ready = start
+        self.autostart = autostart
         self.register_outputs(
             {
                 "install_dir": self.install_dir,

@@ -36,7 +36,6 @@ class AnnexRegionArgs:
     account_id: pulumi.Input[str]
     # The region's default VPC, where condor_annex launches annex instances.
     vpc_id: str
-    collector_port: int
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
     log_retention_days: int
@@ -83,7 +82,6 @@ class AnnexRegion(pulumi.ComponentResource):
             f"{name}-sg",
             SecurityGroupArgs(
                 vpc_id=args.vpc_id,
-                collector_port=args.collector_port,
                 ssh_ingress_cidrs=args.ssh_ingress_cidrs,
                 condor_ingress_cidrs=args.condor_ingress_cidrs,
                 tags=args.tags,

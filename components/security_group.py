@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.contract import ANNEX_INSTANCE_PORT
+
 
 @dataclass(frozen=True)
 class Admission:
@@ -17,10 +19,12 @@ class Admission:
     cidr: str
 
 
-def admissions(collector_port: int, condor_cidrs: list[str], ssh_cidrs: list[str]) -> list[Admission]:
-    """The collector port for the submit machine, SSH for debugging, each from its own CIDR list."""
+def admissions(condor_cidrs: list[str], ssh_cidrs: list[str]) -> list[Admission]:
+    """The port an annex instance's HTCondor listens on, for the submit machine, and SSH for
+    debugging, each from its own CIDR list. Not the pool's collectorPort: an instance listens on
+    its own shared port, 9618, whatever port the pool's collector has."""
     return [
-        *(Admission(collector_port, "condor", cidr) for cidr in condor_cidrs),
+        *(Admission(ANNEX_INSTANCE_PORT, "condor", cidr) for cidr in condor_cidrs),
         *(Admission(22, "ssh", cidr) for cidr in ssh_cidrs),
     ]
 
@@ -47,14 +51,13 @@ def admit(
 @dataclass
 class SecurityGroupArgs:
     vpc_id: pulumi.Input[str]
-    collector_port: int
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
     tags: dict[str, str] = field(default_factory=dict)
 
 
 class SecurityGroup(pulumi.ComponentResource):
-    """The collector port for the submit machine, SSH for debugging, each from its own CIDR list."""
+    """HTCondor's port for the submit machine, SSH for debugging, each from its own CIDR list."""
 
     group_id: pulumi.Output[str]
 
@@ -64,12 +67,12 @@ class SecurityGroup(pulumi.ComponentResource):
 
         group = aws.ec2.SecurityGroup(
             name,
-            description="HTCondor annex instances: collector port and SSH from configured sources",
+            description="HTCondor annex instances: HTCondor and SSH from configured sources",
             vpc_id=args.vpc_id,
             tags=args.tags,
             opts=child,
         )
-        wanted = admissions(args.collector_port, args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
+        wanted = admissions(args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
         admit(name, group.id, wanted, args.tags, self)
         # Annex instances fetch their config from S3 and call the collector back: all egress.
         aws.vpc.SecurityGroupEgressRule(

@@ -19,8 +19,11 @@ from typing import Any
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
+from components.annex_guard import ON_DESTROY_CHOICES
 from components.contract import (
     FIRST_UNSUPPORTED,
+    IMAGE_PLATFORM,
+    IMAGE_TARBALLS_FROM,
     OLDEST_SUPPORTED,
     RELEASES_KNOWN_ON,
     VERSION_PATTERN,
@@ -70,7 +73,9 @@ KNOWN_KEYS = (
     "sshIngressCidrs",
     "condorIngressCidrs",
     "annexImageId",
+    "annexImageTarballSha256",
     "annexInstanceType",
+    "annexesOnDestroy",
     "logRetentionDays",
     "annexKeyGeneration",
     "joinStack",
@@ -111,6 +116,7 @@ LOG_RETENTION_DAYS = (
 MAX_REGIONS = 10
 # Raising it rotates the annex user's access key; any whole number that only ever grows will do.
 MAX_KEY_GENERATION = 9999
+DEFAULT_ANNEX_INSTANCE_TYPE = "m5.large"
 MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # <project>/<stack>, each as Pulumi allows its names, as the stack's tags spell them.
@@ -150,6 +156,10 @@ class Settings:
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
     annex_image_id: str | None
+    # The release tarball the annex image is built from (the pool's release, for the image's
+    # platform), when no annex_image_id is given and HTCondor builds the release for that platform.
+    annex_image_tarball_url: str | None
+    annex_image_tarball_sha256: str | None
     annex_instance_type: str | None
     log_retention_days: int
     # The machine is gone for good: its steps are forgotten on destroy instead of undone there.
@@ -158,6 +168,8 @@ class Settings:
     annex_key_generation: int = 1
     # The <project>/<stack> whose setup this stack joins; None: this stack makes the region's setup.
     join_stack: str | None = None
+    # What destroy does about annexes still running: refuse, end or leave.
+    annexes_on_destroy: str = "refuse"
 
 
 class _Reader:
@@ -389,6 +401,30 @@ def _default_ingress(host: str) -> list[str] | None:
         return None
 
 
+def _annex_image_tarball(reader: _Reader, release: CondorRelease, tarball_url: str, image_id: str | None) -> str | None:
+    """The tarball the annex image is built from: the pool's URL for the image's platform; None
+    when the user gives an image, or when HTCondor builds none for that platform (before 10.5.0)."""
+    if image_id:
+        return None
+    if not release.has_image_tarball:
+        first = ".".join(map(str, IMAGE_TARBALLS_FROM))
+        pulumi.log.warn(
+            f"{PROJECT}:annexImageId is unset and HTCondor {release.version} has no {IMAGE_PLATFORM} tarball (from "
+            f"{first}), so no annex image is built: condor_annex falls back to HTCondor's own images of 2019-2020, "
+            "which may no longer exist; set annexImageId to an image with this release (see the README)"
+        )
+        return None
+    if "{platform}" not in tarball_url:
+        reader.fail(
+            "condorTarballUrl",
+            tarball_url,
+            "a URL with {platform} in it, so the annex image can take the release's "
+            f"{IMAGE_PLATFORM} tarball; or set annexImageId to an image you made",
+        )
+        return None
+    return tarball_url.replace("{platform}", IMAGE_PLATFORM)
+
+
 def read_settings(
     config: pulumi.Config | None = None,
     aws_config: pulumi.Config | None = None,
@@ -504,6 +540,15 @@ def read_settings(
     if join_stack == f"{pulumi.get_project()}/{pulumi.get_stack()}":
         reader.fail("joinStack", join_stack, "another stack than this one")
 
+    annex_image_id = reader.text("annexImageId", AMI, "an AMI id such as ami-0123456789abcdef0")
+    annex_image_tarball_url = _annex_image_tarball(
+        reader, release, tarball_url or release.default_tarball_url, annex_image_id
+    )
+    # condor_annex's own default, m4.large, is a generation older than anything Amazon Linux 2023
+    # is tested on; the image this program builds gets a current one.
+    annex_instance_type = reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large") or (
+        DEFAULT_ANNEX_INSTANCE_TYPE if annex_image_tarball_url else None
+    )
     ssh_host_key = None if runs_locally else _host_key(reader)
     if ssh_host_key and accept_any_host_key:
         reader.problems.append(
@@ -531,14 +576,25 @@ def read_settings(
             "sshIngressCidrs", default_ingress, why_cidrs + "; [] for none", allow_empty=True
         ),
         condor_ingress_cidrs=reader.cidrs("condorIngressCidrs", default_ingress, why_cidrs, allow_empty=False),
-        annex_image_id=reader.text("annexImageId", AMI, "an AMI id such as ami-0123456789abcdef0"),
-        annex_instance_type=reader.text("annexInstanceType", INSTANCE_TYPE, "an EC2 instance type such as m5.large"),
+        annex_image_id=annex_image_id,
+        annex_image_tarball_url=annex_image_tarball_url,
+        annex_image_tarball_sha256=reader.text(
+            "annexImageTarballSha256", SHA256, "64 lower-case hex digits (sha256sum's output)"
+        ),
+        annex_instance_type=annex_instance_type,
         log_retention_days=retention,
         machine_gone=_boolean(reader, "machineGone"),
         annex_key_generation=reader.whole_number(
             "annexKeyGeneration", 1, 1, MAX_KEY_GENERATION, "; raise it by one to rotate the annex user's key"
         ),
         join_stack=join_stack,
+        annexes_on_destroy=reader.text(
+            "annexesOnDestroy",
+            re.compile("|".join(ON_DESTROY_CHOICES)),
+            "refuse (destroy deletes nothing while an annex runs), end (destroy ends them first) or leave",
+            default="refuse",
+        )
+        or "refuse",
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

@@ -13,7 +13,7 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from unittest import mock
 
 import pulumi
@@ -211,9 +211,11 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         profile = inputs.get("name") or f"{name}-{digest[:7]}"
         outputs = {"name": profile, "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{profile}"}
     elif kind == "Function":
-        outputs = {"arn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{inputs['name']}"}
+        function = inputs.get("name") or f"{name}-{digest[:7]}"
+        outputs = {"name": function, "arn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function}"}
     elif kind == "LogGroup":
-        outputs = {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs['name']}"}
+        group = inputs.get("name") or f"{name}-{digest[:7]}"
+        outputs = {"name": group, "arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{group}"}
     elif kind == "SecurityGroup":
         outputs = {"id": f"sg-{digest[:17]}"}
     elif kind == "User":
@@ -221,6 +223,14 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) ->
         outputs = {"name": user, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}"}
     elif kind == "AccessKey":
         outputs = {"id": f"AKIA{digest[:16].upper()}", "secret": SENTINEL_SECRET_KEY}
+    elif kind in ("Component", "ImageRecipe", "InfrastructureConfiguration", "DistributionConfiguration"):
+        resource = {"Component": "component", "ImageRecipe": "image-recipe"}.get(kind, kind.lower())
+        outputs = {"arn": f"arn:aws:imagebuilder:{region}:{ACCOUNT_ID}:{resource}/{name}-{digest[:7]}/1.0.0"}
+    elif kind == "Image" and type_.startswith("aws:imagebuilder/"):
+        outputs = {
+            "arn": f"arn:aws:imagebuilder:{region}:{ACCOUNT_ID}:image/{name}/1.0.0/1",
+            "outputResources": [{"amis": [{"image": f"ami-{digest[:17]}", "region": region}], "containers": []}],
+        }
     elif kind == "Stack":
         outputs = {"id": f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{inputs['name']}/{digest[:8]}"}
     elif kind == "Command":
@@ -268,12 +278,21 @@ def first_users_setup(tags: dict[str, str] = FIRST_STACK_TAGS, **more: Any) -> R
     )
 
 
+class Cloud(Protocol):
+    """Where AWS resources are really made (tests/moto_cloud.py): outputs for each, or None."""
+
+    def create(self, type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any] | None: ...
+
+    def call(self, token: str, args: dict[str, Any], region: str) -> dict[str, Any] | None: ...
+
+
 class _Mocks(pulumi_mocks.Mocks):
     """Answers each resource and call in the region of the provider that makes it, as AWS would."""
 
-    def __init__(self, default_region: str, account: dict[str, RegionHolds]) -> None:
+    def __init__(self, default_region: str, account: dict[str, RegionHolds], cloud: Cloud | None = None) -> None:
         self.default_region = default_region
         self.account = account
+        self.cloud = cloud
         self.provider_regions: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -287,12 +306,21 @@ class _Mocks(pulumi_mocks.Mocks):
         if args.typ == "pulumi:providers:aws":
             self.provider_regions[args.name] = args.inputs["region"]
         region = self.region_of(args.provider) or self.default_region
-        outputs = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs, region)}
+        made = None
+        if self.cloud is not None and args.typ.startswith("aws:"):
+            made = self.cloud.create(args.typ, args.name, args.inputs, region)
+        outputs = {
+            **args.inputs,
+            **(made if made is not None else _fake_outputs(args.typ, args.name, args.inputs, region)),
+        }
         return outputs.pop("id", f"{args.name}-id"), outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
         region = self.region_of(args.provider)
         self.calls.append((args.token, region))
+        answered = self.cloud.call(args.token, args.args, region or self.default_region) if self.cloud else None
+        if answered is not None:
+            return answered, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "userId": "AIDA"}, []
         holds = self.account.get(region or self.default_region, RegionHolds())
@@ -338,8 +366,15 @@ class _Mocks(pulumi_mocks.Mocks):
 
 
 class _Monitor(pulumi_mocks.MockMonitor):
-    def __init__(self, program: Program, region: str, resolve_aliases: bool, account: dict[str, RegionHolds]) -> None:
-        super().__init__(_Mocks(region, account))
+    def __init__(
+        self,
+        program: Program,
+        region: str,
+        resolve_aliases: bool,
+        account: dict[str, RegionHolds],
+        cloud: Cloud | None = None,
+    ) -> None:
+        super().__init__(_Mocks(region, account, cloud))
         self.program = program
         self.resolve_aliases = resolve_aliases
 
@@ -406,17 +441,19 @@ def run_program(
     account: dict[str, RegionHolds] | None = None,
     offered_host_key: HostKey | None = None,
     stack: str = "test",
+    cloud: Cloud | None = None,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
     Registrations are recorded in `into` when given, so a caller sees them even if the program raises.
     `account` is what each region holds before the up (by default nothing, and a default VPC).
     No machine answers under mocks: an up's ssh-keyscan gets `offered_host_key` (None: no answer).
+    With a `cloud`, the AWS resources are made there and its answers are the program's outputs.
     """
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
-    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {})
+    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {}, cloud)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]

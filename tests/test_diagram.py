@@ -13,9 +13,11 @@ def test_the_readmes_picture_matches_the_program():
 
 
 def test_the_picture_marks_the_longest_chains_from_the_preflight():
-    """Seven links each: the preflight, the four machine steps of the personal HTCondor and the
-    check, or the autostart after them; or the preflight, three AWS creates (the annex user waits for
-    the ARNs its policy names), the key files, the user_config block and the check."""
+    """Eight links each, all ending at the annex guard, made last: the preflight, the four machine
+    steps of the personal HTCondor and the check, or the autostart after them; or the preflight,
+    three AWS creates (the annex user waits for the ARNs its policy names), the key files, the
+    user_config block and the check; or the preflight, four AWS creates of the annex image (the
+    build's role, its policies, its infrastructure, the image) and the block naming the image."""
     picture = mermaid(run_program())
     marked = next(line for line in picture.splitlines() if line.strip().startswith("class "))
     assert set(marked.split()[1].split(",")) == {
@@ -33,5 +35,8 @@ def test_the_picture_marks_the_longest_chains_from_the_preflight():
         "annex_client_key_files_Command",
         "annex_client_user_config_Command",
         "annex_client_check_setup_us_east_1_Command",
+        "annex_image_us_east_1_AnnexImage",
+        "annex_client_images_Command",
+        "annex_guard_Command",
     }
     assert "preflight_Command --> aws_us_east_1_aws" in picture, "AWS waits for the preflight"

@@ -36,7 +36,7 @@ create() {
 delete() {
   if command -v crontab >/dev/null; then
     WORK=$(mktemp -d)
-    if read_crontab "$WORK/crontab" && grep -qxF "$BEGIN_MARK" "$WORK/crontab"; then
+    if read_crontab "$WORK/crontab" && grep -qxF "$(begin_mark "")" "$WORK/crontab"; then
       drop_block "$WORK/crontab"
       if [ -f "$WORK/crontab" ]; then crontab "$WORK/crontab"; else crontab -r; fi
     fi

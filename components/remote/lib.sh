@@ -16,40 +16,45 @@ atomic_write() {
   fi
 }
 
-BEGIN_MARK="# BEGIN condor-annex (managed by Pulumi: edits inside this block are overwritten)"
-END_MARK="# END condor-annex"
+# A managed block's markers; $1 names a second block of a file (empty: the first, unnamed one).
+begin_mark() { printf '# BEGIN condor-annex%s (managed by Pulumi: edits inside this block are overwritten)' "${1:+ $1}"; }
+end_mark() { printf '# END condor-annex%s' "${1:+ $1}"; }
 # Inside our block when the file did not exist before us: only then may destroy remove the file.
 CREATED_LINE="# condor-annex created this file; destroy removes it if nothing else is left in it"
 
-# Print a file without our managed block, so the user's own lines pass through untouched.
+# Print a file without our managed block ($2 names it), so the user's own lines pass through untouched.
 without_block() {
   [ -f "$1" ] || return 0
-  awk -v begin="$BEGIN_MARK" -v end="$END_MARK" '
+  awk -v begin="$(begin_mark "${2:-}")" -v end="$(end_mark "${2:-}")" '
     $0 == begin { skipping = 1; next }
     $0 == end && skipping { skipping = 0; next }
     !skipping { print }
   ' "$1"
 }
 
-# Replace (never append a second) our block in a file the user may also edit; a file the user
-# already had keeps its mode.
+# Replace (never append a second) our block ($4 names a second one, always put after the first) in
+# a file the user may also edit; a file the user already had keeps its mode.
 put_block() {
-  local target=$1 block=$2 mode=$3 created=""
-  if [ ! -f "$target" ] || grep -qxF "$CREATED_LINE" "$target"; then created="$CREATED_LINE"$'\n'; fi
+  local target=$1 block=$2 mode=$3 name=${4:-} created=""
+  if [ -z "$name" ] && { [ ! -f "$target" ] || grep -qxF "$CREATED_LINE" "$target"; }; then
+    created="$CREATED_LINE"$'\n'
+  fi
   [ -f "$target" ] && mode=$(stat -c %a "$target")
-  { without_block "$target"; printf '%s\n%s%s\n%s\n' "$BEGIN_MARK" "$created" "$block" "$END_MARK"; } \
+  { without_block "$target" "$name"; printf '%s\n%s%s\n%s\n' "$(begin_mark "$name")" "$created" "$block" "$(end_mark "$name")"; } \
     | atomic_write "$target" "$mode"
 }
 
-# Remove our block. A file we created goes when nothing else is left in it; a file the user (or
-# an installer) had goes back to what it held, even when that was nothing.
+# Remove our block ($2 names a second one, always removed before the first). A file we created goes
+# when nothing else is left in it; a file the user (or an installer) had goes back to what it held,
+# even when that was nothing.
 drop_block() {
-  local target=$1
+  local target=$1 name=${2:-} rest
   [ -f "$target" ] || return 0
-  if grep -qxF "$CREATED_LINE" "$target" && [ -z "$(without_block "$target" | tr -d '[:space:]')" ]; then
+  rest=$(without_block "$target" "$name")
+  if grep -qxF "$CREATED_LINE" "$target" && [ -z "$(tr -d '[:space:]' <<<"$rest")" ]; then
     rm -f "$target"
   else
-    without_block "$target" | atomic_write "$target" "$(stat -c %a "$target")"
+    without_block "$target" "$name" | atomic_write "$target" "$(stat -c %a "$target")"
   fi
 }
 

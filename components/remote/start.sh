@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Step 4: start condor_master (or restart it onto new settings), then check it as the guide does:
 # the daemons answer, and a job runs to completion.
-# Values (rendered header): INSTALL_DIR START_TIMEOUT STOP_TIMEOUT JOB_TIMEOUT RESTART_REASON
+# Values (rendered header): INSTALL_DIR START_TIMEOUT STOP_TIMEOUT JOB_TIMEOUT RESTART_REASON ANNEX_COLLECTOR_KNOB
 set -euo pipefail
 
 REQUIRED_TYPES="DaemonMaster Collector Negotiator Scheduler Machine"
@@ -56,18 +56,44 @@ wait_for_daemons() {
   done
 }
 
-# 24.11+ (use feature:HPC_ANNEX): annex instances report to the AP collector on the shared port.
-wait_for_ap_collector() {
-  local annex_collector output waited=0
-  annex_collector=$(condor_config_val ANNEX_COLLECTOR 2>/dev/null) || return 0
-  until output=$(condor_status -pool "$annex_collector" -any -af MyType 2>&1); do
-    [ "$waited" -lt "$START_TIMEOUT" ] \
-      || die "the AP collector ($annex_collector) did not answer within ${START_TIMEOUT}s: $output"
+# Why the collector at $1 (host:port, maybe ?sock=...) does not answer from here, in the words of a
+# TCP connection to it; $2 is what condor_status said.
+why_unreachable() {
+  local address=${1%%\?*} said=$2 host port probe status=0
+  host=${address%:*}
+  port=${address##*:}
+  getent hosts "$host" >/dev/null || { echo "$host does not resolve on $(hostname)"; return; }
+  # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+  probe=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe "$host" "$port" 2>&1) || status=$?
+  if [ "$status" -eq 0 ]; then
+    echo "a TCP connection to $host:$port opens, but HTCondor's query fails: $said"
+  elif [ "$status" -eq 124 ]; then
+    echo "no answer from $host:$port within 5s: a firewall drops the port, or $host is a NAT in front of this" \
+      "machine that does not send this machine's own connections back to it (no hairpin NAT), and" \
+      "condor_annex on this machine dials it as the annex instances do"
+  else
+    echo "$host:$port refuses the connection (${probe##*: }): nothing listens there; if $host is a NAT in" \
+      "front of this machine, forward port $port to it"
+  fi
+}
+
+# The address condor_annex dials and gives every annex instance, as it reads its configuration (the
+# ANNEX subsystem): the collector (COLLECTOR_HOST) up to 24.0, the AP collector (ANNEX_COLLECTOR)
+# from 24.11. It must answer here too: condor_annex asks it from this machine.
+wait_for_annex_path() {
+  local address output waited=0
+  address=$(condor_config_val -subsystem ANNEX "$ANNEX_COLLECTOR_KNOB" 2>&1) \
+    || die "HTCondor names no $ANNEX_COLLECTOR_KNOB for condor_annex: $address"
+  until output=$(condor_status -pool "$address" -collector -af Name 2>&1) && [ -n "$output" ]; do
+    if [ "$waited" -ge "$START_TIMEOUT" ]; then
+      die "condor_annex and annex instances reach this pool at $address ($ANNEX_COLLECTOR_KNOB), which does not" \
+        "answer from here within ${START_TIMEOUT}s: $(why_unreachable "$address" "$output")"
+    fi
     sleep 2
     waited=$((waited + 2))
-    [ $((waited % 10)) -eq 0 ] && log "waiting for the AP collector at $annex_collector (${waited}s)"
+    [ $((waited % 10)) -eq 0 ] && log "waiting for the collector annexes reach, at $address (${waited}s)"
   done
-  log "the AP collector answers at $annex_collector"
+  log "the collector annexes reach answers at $address"
 }
 
 # The guide's own test: a job that runs to completion proves negotiator, schedd and startd work
@@ -112,7 +138,7 @@ create() {
   fi
   wait_for_daemons "$since" "$pid"
   log "HTCondor is up: every daemon reported after $(date -u -d "@$since" +%H:%M:%S) and the schedd answers"
-  wait_for_ap_collector
+  wait_for_annex_path
   run_test_job
 }
 

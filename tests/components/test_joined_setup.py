@@ -37,11 +37,21 @@ def joined() -> Program:
     return run_program(JOIN, account={"us-east-1": first_users_setup()})
 
 
+def image_parts(program: Program) -> set[str]:
+    """The URNs of what builds each region's annex image: every user builds their own."""
+    images = program.of_type("condor-annex:aws:AnnexImage")
+    return {leaf.urn for image in images for leaf in program.resources_under(image.urn)}
+
+
 def aws_types(program: Program) -> list[str]:
-    return sorted({r.type for r in program.registrations if r.type.startswith("aws:")})
+    return sorted(
+        {r.type for r in program.registrations if r.type.startswith("aws:") and r.urn not in image_parts(program)}
+    )
 
 
-def test_the_joining_user_makes_their_own_bucket_profile_key_pair_and_user_and_nothing_shared(joined: Program):
+def test_the_joining_user_makes_their_own_bucket_profile_key_pair_image_and_user_and_nothing_shared(
+    joined: Program,
+):
     made = aws_types(joined)
     for shared in (
         "aws:lambda/function:Function",
@@ -50,8 +60,10 @@ def test_the_joining_user_makes_their_own_bucket_profile_key_pair_and_user_and_n
     ):
         assert shared not in made, f"a joining stack made a {shared}, which the stack it joins holds"
     assert "aws:cloudformation/stack:Stack" not in made
+    outside_image = [r for r in joined.registrations if r.urn not in image_parts(joined)]
     for own in ("aws:s3/bucket:Bucket", "aws:iam/instanceProfile:InstanceProfile", "aws:ec2/keyPair:KeyPair"):
-        assert len(joined.of_type(own)) == 1, own
+        assert len([r for r in outside_image if r.type == own]) == 1, own
+    assert len(joined.of_type("aws:imagebuilder/image:Image")) == 1
     assert joined.named("annex-key-pair-us-east-1").inputs["keyName"] == f"{KEY_PAIR_NAME}-test"
     assert len(joined.of_type("aws:iam/user:User")) == 1 and len(joined.of_type("aws:iam/accessKey:AccessKey")) == 1
 

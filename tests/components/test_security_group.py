@@ -14,7 +14,10 @@ def test_ip_host_defaults_to_its_own_slash_32():
     assert program.named("annex-us-east-1-sg").inputs["vpcId"] == default_vpc_id("us-east-1")
 
 
-def test_configured_port_and_lists():
+def test_instances_admit_their_own_port_whatever_the_collectors_is():
+    """An annex instance listens on its shared port, 9618, which condor_annex never sets; the pool's
+    collectorPort is where the instance calls back, not where it listens (tests/e2e/test_annex.py:
+    collectorPort 9619 with these rules as the instance's firewall)."""
     program = run_program(
         {
             "condor-annex:collectorPort": "9700",
@@ -22,7 +25,7 @@ def test_configured_port_and_lists():
             "condor-annex:sshIngressCidrs": "[]",
         }
     )
-    assert ingress(program) == {(9700, "198.51.100.0/24"), (9700, "203.0.113.7/32")}
+    assert ingress(program) == {(9618, "198.51.100.0/24"), (9618, "203.0.113.7/32")}
     for rule in program.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
         assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["toPort"] == rule.inputs["fromPort"]
 

@@ -221,7 +221,10 @@ def test_optional_keys_at_their_pulumi_yaml_default_are_unset(tmp_path: Path, mo
     assert "https://htcss-downloads.chtc.wisc.edu/tarball/25.0/25.0.13/release/" in install
     connection = program.named("personal-condor-install").inputs["connection"]
     assert "privateKey" not in connection and connection["hostKey"] == HOST_KEY, "known_hosts holds the key"
-    assert len(program.of_type("aws:lambda/function:Function")) == 3, "an empty joinStack joins nothing"
+    functions = {r.inputs.get("name") for r in program.of_type("aws:lambda/function:Function")}
+    assert {"HTCondorAnnex-odiLease", "HTCondorAnnex-CheckConnectivity"} <= functions, (
+        "an empty joinStack joins nothing"
+    )
 
 
 @pytest.mark.parametrize(
@@ -309,7 +312,7 @@ def test_localhost_runs_every_step_here_as_a_local_command():
     )
     assert program.of_type("command:remote:Command") == []
     local = program.of_type("command:local:Command")
-    assert len(local) == 11
+    assert len(local) == 13
     for step in local:
         assert "connection" not in step.inputs and step.inputs["addPreviousOutputInEnv"] is False
         assert step.delete_before_replace

@@ -91,16 +91,19 @@ def write_aws_state(
     key_known_from: float = 0,
     regions: tuple[str, ...] = ("us-east-1",),
     policy_known_from: float = 0,
+    annexes: dict[str, dict[str, int]] | None = None,
 ) -> None:
-    """What the stand-in's -check-setup finds in AWS: these stacks in each of these regions, the key
-    known from then on, and its policy in force from then on."""
+    """What the stand-in's condor_annex finds in AWS: these stacks in each of these regions, the key
+    known from then on, its policy in force from then on, and the annexes running per region (which
+    its `-duration` ends, so the SSH user may write the file)."""
     state = {
         "stacks": {region: stacks for region in regions},
         "key_known_from": key_known_from,
         "policy_known_from": policy_known_from,
+        "annexes": annexes or {},
     }
     files.aws_state.write_text(json.dumps(state))
-    files.aws_state.chmod(0o644)
+    files.aws_state.chmod(0o666)
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ class Machine:
     host_key: Path
     sessions: int = 0
     refused_dials: int = 0
+    # The network namespace the machine is in (tests/e2e/netns.py), None for this one's.
+    namespace: str | None = None
 
     def run(
         self, command: str, stdin: str | None = None, connection: dict | None = None, timeout: float = 300
@@ -101,6 +103,7 @@ class Machine:
     def _ssh(self, host: str, port: int, command: str, stdin: str | None, timeout: float) -> Result:
         completed = subprocess.run(
             [
+                *(["ip", "netns", "exec", self.namespace] if self.namespace else []),
                 "ssh",
                 "-p",
                 str(port),
@@ -142,7 +145,8 @@ def lock_dirs() -> list[Path]:
     return list(Path("/tmp").glob("condor-lock*"))
 
 
-def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
+def start_sshd(workdir: Path, namespace: str | None = None) -> tuple[subprocess.Popen, Machine]:
+    """sshd on SSH_HOST, in this network namespace or the one named, for the e2e user."""
     if os.geteuid() != 0:
         raise RuntimeError("the end-to-end tests need root: they create a user and run sshd (CI runs as root)")
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -172,8 +176,11 @@ def start_sshd(workdir: Path) -> tuple[subprocess.Popen, Machine]:
         "UsePAM no\nStrictModes no\nAcceptEnv LANG LC_*\nPermitRootLogin no\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)
-    process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
-    machine = Machine(port=port, user=USER, home=home, client_key=client_key, host_key=Path(f"{host_key}.pub"))
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
+    process = subprocess.Popen([*prefix, sshd, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+    machine = Machine(
+        port=port, user=USER, home=home, client_key=client_key, host_key=Path(f"{host_key}.pub"), namespace=namespace
+    )
     deadline = time.monotonic() + 20
     while machine.run("true").status != 0:
         if time.monotonic() > deadline:
@@ -243,9 +250,11 @@ class TarballServer:
     ranges: list[str] = field(default_factory=list)
     # The next request for each of these paths stalls half-way (once).
     stalls: dict[str, Stall] = field(default_factory=dict)
+    address: str = "127.0.0.1"
     port: int = 0
 
-    def start(self) -> None:
+    def start(self, listener: socket.socket | None = None) -> None:
+        """Serve on 127.0.0.1, or on a socket made elsewhere (in another network namespace)."""
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -296,12 +305,17 @@ class TarballServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = httpd.server_address[1]
+        if listener is None:
+            httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        else:
+            httpd = http.server.ThreadingHTTPServer(listener.getsockname(), Handler, bind_and_activate=False)
+            httpd.socket.close()
+            httpd.socket = listener
+        self.address, self.port = httpd.server_address[:2]
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.address}:{self.port}{path}"
 
     @staticmethod
     def sha256(body: bytes) -> str:

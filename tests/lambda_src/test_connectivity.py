@@ -1,4 +1,6 @@
-"""The connectivity check against real TCP listeners on 127.0.0.1."""
+"""The connectivity check against real TCP listeners on 127.0.0.1, which answer as a collector does
+behind a shared port (the real one, 24.0.23, in tests/e2e/test_annex.py: condor_annex accepts the
+answer), or as one listening on the port itself."""
 
 from __future__ import annotations
 
@@ -15,23 +17,24 @@ INSTANCE_ID = "0123456789abcdef"
 
 
 @pytest.fixture
-def listener() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
-    """Start a one-shot TCP server on loopback that answers with the given behaviour."""
+def listener() -> Iterator[Callable[..., int]]:
+    """Start a TCP server on loopback that answers `connections` connections with the behaviour."""
     servers: list[socket.socket] = []
 
-    def start(behaviour: Callable[[socket.socket], None]) -> int:
+    def start(behaviour: Callable[[socket.socket], None], connections: int = 1) -> int:
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
-        server.listen(1)
+        server.listen(connections)
         servers.append(server)
 
         def serve() -> None:
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                return
-            with connection:
-                behaviour(connection)
+            for _ in range(connections):
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                with connection:
+                    behaviour(connection)
 
         threading.Thread(target=serve, daemon=True).start()
         return server.getsockname()[1]
@@ -41,26 +44,86 @@ def listener() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
         server.close()
 
 
-def collector(connection: socket.socket) -> None:
-    """Answer DC_QUERY_INSTANCE as a collector does: check the request, send the id."""
-    header = connection.recv(5)
-    end_flag, length = struct.unpack(">BI", header)
-    (command,) = struct.unpack(">Q", connection.recv(length))
-    assert (end_flag, length, command) == (1, 8, 60045)
-    payload = INSTANCE_ID.encode() + b"\0"
+SHARED_PORT_ID = "1234567890abcdef"
+
+
+def read_frame(connection: socket.socket) -> bytes:
+    end_flag, length = struct.unpack(">BI", connection.recv(5, socket.MSG_WAITALL))
+    assert end_flag == 1
+    return connection.recv(length, socket.MSG_WAITALL)
+
+
+def drain(connection: socket.socket) -> None:
+    """Read all the request holds: a peer that closes with data unread resets the connection."""
+    connection.settimeout(0.3)
+    try:
+        while connection.recv(4096):
+            pass
+    except TimeoutError:
+        pass
+
+
+def answer(connection: socket.socket, instance_id: str) -> None:
+    payload = instance_id.encode() + b"\0"
     connection.sendall(struct.pack(">BI", 1, len(payload)) + payload)
 
 
-def test_answers_with_the_collectors_instance_id_as_text(listener):
-    port = listener(collector)
+def shared_port(connection: socket.socket) -> None:
+    """A shared port daemon with a collector behind it (shared_port_server.cpp at v24.0.23): a query
+    sent to the port itself gets the daemon's own instance id; one passed on with SHARED_PORT_CONNECT
+    to the id `collector` gets the collector's."""
+    first = read_frame(connection)
+    (command,) = struct.unpack(">q", first[:8])
+    if command == 60045:
+        answer(connection, SHARED_PORT_ID)
+        return
+    assert command == 75, command
+    shared_port_id, requested_by, rest = first[8:].split(b"\0", 2)
+    deadline, more = struct.unpack(">qq", rest)
+    assert (shared_port_id, requested_by, more) == (b"collector", b"HTCondorAnnex-CheckConnectivity", 0)
+    assert 0 < deadline <= 5
+    assert struct.unpack(">q", read_frame(connection)) == (60045,)
+    answer(connection, INSTANCE_ID)
+
+
+def collector(connection: socket.socket) -> None:
+    """A collector on the port itself: SHARED_PORT_CONNECT is a command it refuses by closing the
+    connection (a real 24.0.23 with USE_SHARED_PORT = false); then a query gets its id."""
+    first = read_frame(connection)
+    if struct.unpack(">q", first[:8]) == (75,):
+        return
+    assert struct.unpack(">q", first) == (60045,)
+    answer(connection, INSTANCE_ID)
+
+
+def test_answers_with_the_collectors_instance_id_behind_a_shared_port(listener):
+    port = listener(shared_port)
     result = connectivity.handler({"condor_host": "127.0.0.1", "condor_port": port, "timeout": 5}, None)
     assert result["success"] == "1", result
     assert result["result"] == INSTANCE_ID and isinstance(result["result"], str)
+    assert "behind the shared port" in result["description"]
+
+
+def test_a_collector_on_the_port_itself_is_asked_directly(listener):
+    connections = []
+
+    def refuses_then_answers(connection: socket.socket) -> None:
+        connections.append(connection)
+        collector(connection)
+
+    port = listener(refuses_then_answers, connections=2)
+    result = connectivity.handler({"condor_host": "127.0.0.1", "condor_port": port, "timeout": 5}, None)
+    assert result == {
+        "success": "1",
+        "result": INSTANCE_ID,
+        "description": f"the collector at 127.0.0.1:{port} answered",
+    }
+    assert len(connections) == 2
 
 
 def test_port_as_text_and_multi_frame_reply(listener):
     def split_reply(connection: socket.socket) -> None:
-        connection.recv(13)
+        drain(connection)
         connection.sendall(struct.pack(">BI", 0, 8) + INSTANCE_ID[:8].encode())
         connection.sendall(struct.pack(">BI", 1, 8) + INSTANCE_ID[8:].encode())
 
@@ -98,10 +161,11 @@ def test_silent_listener_times_out_within_the_timeout(listener):
 )
 def test_garbage_replies(listener, reply: bytes, expected: str):
     def answer(connection: socket.socket) -> None:
-        connection.recv(13)
+        drain(connection)
         connection.sendall(reply)
 
-    port = listener(answer)
+    # A peer that closes at once is asked a second time, directly.
+    port = listener(answer, connections=2)
     result = connectivity.handler({"condor_host": "127.0.0.1", "condor_port": port, "timeout": 2}, None)
     assert result["success"] == "0" and expected in result["description"], result
 

@@ -92,9 +92,17 @@ at that tag, for what no build here can show):
   makes LOCK again and comes up; the guide's job completed 21 s after it started (run: 25.0.13,
   24.0.23).
 
+- `condor_config_val -subsystem ANNEX <knob>` reads the configuration as condor_annex does, its
+  `ANNEX.` settings included; `condor_status -pool <host:port> -collector -af Name` asks that
+  collector for its own ad (run: 24.0.23, 25.0.13, the start step's check of the address
+  condor_annex dials).
+
 Not faithful: AWS. The CloudFormation part of -check-setup reads a JSON file the tests write
 (AWS_STATE: which stacks exist in which region, from when the access key is known and from when its
 policy is, and, when a test lists them, which access keys exist: any other is refused as unknown);
+`condor_annex -status -classads` lists the annexes it names per region (the ad's form as the real
+one prints it), and `-annex-name A -duration H` ends A at once, where on AWS its lease function
+ends it when the annex's rule next fires (tests/e2e/test_annex.py runs the real ones against moto);
 the words for an unknown key, and for a known key whose policy IAM has not spread yet
 (AccessDenied, "... is not authorized to perform: cloudformation:DescribeStacks ...", the wording of
 AWS's documented AccessDenied message), quote AWS's error code and message as `CheckForStack.cpp`
@@ -533,10 +541,11 @@ def autoformat(args: list[str]) -> list[str]:
 
 def condor_status(args: list[str]) -> None:
     names = autoformat(args) or ["MyType"]
-    if "-pool" in args:
+    if "-pool" in args and "?sock=ap_collector" not in args[args.index("-pool") + 1]:
+        # The pool's collector by its address (the port; the daemons listen on 127.0.0.1 alone).
+        answer = ask("status", port_of(args[args.index("-pool") + 1]))
+    elif "-pool" in args:
         pool = args[args.index("-pool") + 1]
-        if "?sock=ap_collector" not in pool:
-            fail("condor_status: this stand-in only queries its own collector or the AP collector")
         answer = ask("apstatus", port_of(pool))
         if answer.startswith("NO AP COLLECTOR"):
             fail(f"Error: communication error\nSECMAN:2003:TCP connection to collector {pool} failed.")
@@ -544,7 +553,9 @@ def condor_status(args: list[str]) -> None:
         answer = ask("status")
     for line in answer.splitlines():
         kind, started = line.split()
-        ad = {"MyType": kind, "DaemonStartTime": started}
+        if "-collector" in args and kind != "Collector":
+            continue
+        ad = {"MyType": kind, "DaemonStartTime": started, "Name": f"{kind} on {socket.gethostname()}"}
         print(" ".join(ad.get(name, "undefined") for name in names))
 
 
@@ -615,7 +626,14 @@ def condor_history(args: list[str]) -> None:
 
 
 def condor_config_val(args: list[str]) -> None:
-    names = [arg for arg in args if not arg.startswith("-")]
+    subsystem = args[args.index("-subsystem") + 1] if "-subsystem" in args else None
+    names = [arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-subsystem"]
+    if subsystem:
+        param()
+        import htcondor2
+
+        htcondor2.set_subsystem(subsystem, htcondor2.SubsystemType.Daemon)
+        htcondor2.reload_config()
     status = 0
     for name in names:
         value = knob(name)
@@ -746,8 +764,14 @@ def condor_annex(args: list[str]) -> None:
     for log_name in logs:
         with open(condor_dir / log_name, "a") as annex_log:
             annex_log.write(f"{time.ctime()} condor_annex {' '.join(args)}\n")
+    if "-status" in args:
+        annex_status(args)
+        return
+    if "-duration" in args:
+        end_lease(args)
+        return
     if "-check-setup" not in args:
-        fail("condor_annex: this stand-in only supports -check-setup")
+        fail("condor_annex: this stand-in only supports -check-setup, -status and -duration")
     region_prefix = ""
     region = "us-east-1"
     if "-aws-region" in args and PARTS < (8, 7, 8):
@@ -786,6 +810,35 @@ def condor_annex(args: list[str]) -> None:
     if (8, 7, 4) <= PARTS < (24, 11, 0):
         security_probe()
     check_stacks(annex_knob("ANNEX_DEFAULT_ACCESS_KEY_FILE") or "", region)
+
+
+def annexes_in(region: str) -> dict[str, int]:
+    """The annexes AWS_STATE says run in a region, each with its instances not yet terminated."""
+    return json.loads(Path(AWS_STATE).read_text()).get("annexes", {}).get(region, {})
+
+
+def option(args: list[str], name: str, default: str | None = None) -> str | None:
+    return args[args.index(name) + 1] if name in args else default
+
+
+def annex_status(args: list[str]) -> None:
+    """`-status -classads`: an ad an annex with TotalInstances and NumInstances<State> (read:
+    v24.0.23 `StatusReply.cpp`; run: 24.0.23 and 25.0.13 against moto, tests/e2e/test_annex.py)."""
+    annexes = annexes_in(option(args, "-aws-region", knob("ANNEX_DEFAULT_AWS_REGION") or "us-east-1"))
+    if not annexes:
+        print("Found no instances in any annex.")
+        return
+    for name, count in annexes.items():
+        print(f'AnnexID = "{name}"\nMyType = "Annex"\nNumInstancesRunning = {count}\nTotalInstances = {count}\n')
+
+
+def end_lease(args: list[str]) -> None:
+    """`-annex-name A -duration H` sets A's lease to end H hours from now; here its lease function
+    ends the annex at once (on AWS, within the 5 minutes of its rule's schedule)."""
+    state = json.loads(Path(AWS_STATE).read_text())
+    region = option(args, "-aws-region", knob("ANNEX_DEFAULT_AWS_REGION") or "us-east-1")
+    state.get("annexes", {}).get(region, {}).pop(option(args, "-annex-name"), None)
+    Path(AWS_STATE).write_text(json.dumps(state))
 
 
 def htcondor(args: list[str]) -> None:

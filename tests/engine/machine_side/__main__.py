@@ -17,6 +17,7 @@ import pulumi
 import pulumi_command as command
 
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs
+from components.annex_guard import AnnexGuard, AnnexGuardArgs
 from components.annex_user import access_key_name
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.key_pair import KeyPair, KeyPairArgs
@@ -32,7 +33,9 @@ machine = machine_for(settings)
 preflight = Preflight(
     "preflight", PreflightArgs(machine=machine, release=settings.release, tarball_url=settings.tarball_url)
 )
-condor_dir = CondorDir("condor-dir", CondorDirArgs(machine=machine, preflight=preflight.ready))
+condor_dir = CondorDir(
+    "condor-dir", CondorDirArgs(machine=machine, release=settings.release, preflight=preflight.ready)
+)
 key_pairs = {
     region: KeyPair(
         f"annex-key-pair-{region}",
@@ -104,6 +107,24 @@ client = AnnexClient(
         condor_dir=condor_dir.ready,
         condor_ready=condor.ready,
         aws_ready={region: [key_pairs[region].ready] for region in settings.regions},
+        # The images the project's AWS side built, as its byRegion output names them.
+        built_images={
+            region: pulumi.Output.from_input(by_region[region]["annexImageId"]) for region in settings.regions
+        }
+        if settings.annex_image_tarball_url
+        else {},
+    ),
+)
+
+AnnexGuard(
+    "annex-guard",
+    AnnexGuardArgs(
+        machine=machine,
+        release=settings.release,
+        install_dir=settings.install_dir,
+        regions=settings.regions,
+        on_destroy=settings.annexes_on_destroy,
+        after=[*client.last, condor.autostart],
     ),
 )
 
