@@ -234,6 +234,17 @@ pulumi.export(
         pulumi.Output.all(**built_images) if built_images else pulumi.Output.from_input({}),
     ).apply(lambda values: user_config_knobs(settings.release, values[0]) | image_knobs(settings.release, values[1])),
 )
+# How to use the annex, region by region, with HTCondor's own commands (README: "Using your annex").
+pulumi.export(
+    "annexCommands",
+    {
+        region: {
+            "environment": f". {condor.condor_sh}",
+            **settings.release.annex_commands(region, first_region, settings.annex_instance_type),
+        }
+        for region in settings.regions
+    },
+)
 pulumi.export("condorVersion", settings.release.version)
 pulumi.export("installDir", condor.install_dir)
 pulumi.export("condorSh", condor.condor_sh)

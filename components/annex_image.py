@@ -229,7 +229,7 @@ class AnnexImage(pulumi.ComponentResource):
             opts=child,
         )
         aws.lambda_.Invocation(
-            f"{name}-cleanup",
+            f"{name}-cleanup-invocation",
             function_name=function.name,
             input=pulumi.Output.json_dumps({"images": [image_id]}),
             lifecycle_scope="CRUD",

@@ -233,6 +233,27 @@ class CondorRelease:
             return f"condor_annex -check-setup -aws-region {region}"
         return "condor_annex -check-setup"
 
+    def annex_commands(self, region: str, first_region: str, instance_type: str | None) -> dict[str, str]:
+        """How a user starts, feeds, watches and ends an annex in a region with this release, HTCondor's
+        own commands (condor.sh sourced); ANNEX_NAME stands for the annex's name."""
+        if self.hpc_annex:
+            # `htcondor annex create` has no region option and passes none to condor_annex, which
+            # then takes ANNEX_DEFAULT_AWS_REGION; the environment's setting wins over the file's.
+            other_region = "" if region == first_region else f"_CONDOR_ANNEX_DEFAULT_AWS_REGION={region} "
+            return {
+                "submit": "htcondor job submit --annex-name ANNEX_NAME sleep.submit",
+                "start": f"{other_region}htcondor annex create ANNEX_NAME {instance_type or 'm5.large'}@aws-ec2",
+                "watch": "htcondor annex status ANNEX_NAME",
+                "end": "htcondor annex shutdown ANNEX_NAME",
+            }
+        region_option = f"-aws-region {region} " if self.region_prefixed_knobs else ""
+        return {
+            "start": f"condor_annex {region_option}-count 1 -annex-name ANNEX_NAME",
+            "submit": "condor_submit sleep.submit",
+            "watch": f"condor_annex {region_option}-annex-name ANNEX_NAME -status; condor_status -annex ANNEX_NAME",
+            "end": "condor_off -annex ANNEX_NAME",
+        }
+
     def key_pair_file(self, region: str) -> str:
         if self.region_prefixed_knobs:
             return f"{KEY_PAIR_NAME}.{region}.pem"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,17 +85,25 @@ class LeaseFunctions(pulumi.ComponentResource):
         )
         # Rules are named after annexes, which only condor_annex knows: any rule of this account.
         any_rule = arn("events", "rule/*")
-        aws.iam.RolePolicy(
+        lease_policy = aws.iam.RolePolicy(
             f"{name}-lease-policy",
             role=lease_role.id,
             policy=document(
                 log_writing(*(function for function, _ in LEASE_FUNCTIONS.values())),
                 {
-                    # The only rule calls the functions make: dropping the expired annex's rule.
+                    # The only rule calls the functions make: dropping the expired annex's rule, and
+                    # on destroy every rule still aimed at them.
                     "Sid": "RemoveExpiredLeaseRules",
                     "Effect": "Allow",
                     "Action": ["events:RemoveTargets", "events:DeleteRule"],
                     "Resource": any_rule,
+                },
+                {
+                    # No resource-level permission (Service Authorization Reference, EventBridge).
+                    "Sid": "FindRulesAimedAtThem",
+                    "Effect": "Allow",
+                    "Action": "events:ListRuleNamesByTarget",
+                    "Resource": "*",
                 },
                 {
                     # Describe calls have no resource-level permissions.
@@ -151,6 +160,14 @@ class LeaseFunctions(pulumi.ComponentResource):
                 # Not after the role's policy: nothing invokes a lease function until condor_annex
                 # makes an annex's rule, long after this `pulumi up`, so the two are made together.
                 opts=child,
+            )
+            # When the function goes (destroy), its own handler deletes every rule still aimed at it.
+            aws.lambda_.Invocation(
+                f"{name}-{contract}-teardown",
+                function_name=functions[contract].name,
+                input=json.dumps({"teardown": "the rules aimed at this function, when it goes"}),
+                lifecycle_scope="CRUD",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[lease_policy]),
             )
             # condor_annex creates one rule per annex and adds no permission of its own, so any
             # rule of this account in this region may invoke the lease functions.

@@ -201,11 +201,34 @@ def enforce(
     return {"annex_id": annex_id, "expired": True, "ended": ended}
 
 
+def teardown(event: dict[str, Any], function_arn: str) -> dict[str, Any]:
+    """The stack's own lifecycle invocation (lifecycle scope CRUD adds {"tf": {"action"}}): when the
+    function goes, so does every rule still aimed at it. An annex ended from inside (`condor_off
+    -annex`, `htcondor annex shutdown`) leaves its rule until its lease would have expired, and a
+    rule outliving its function would stay in the account for good."""
+    if (event.get("tf") or {}).get("action") != "delete":
+        return {"teardown": False}
+    events = boto3.client("events")
+    rules = [
+        name
+        for page in events.get_paginator("list_rule_names_by_target").paginate(TargetArn=function_arn)
+        for name in page["RuleNames"]
+    ]
+    for rule in rules:
+        # condor_annex names the rule and its one target after the annex.
+        delete_rule(events, rule)
+    return {"teardown": True, "rules_deleted": rules}
+
+
 def odi_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """On-demand annexes: terminate the annex's instances."""
+    if "tf" in event:
+        return teardown(event, context.invoked_function_arn)
     return enforce(event, terminate_instances)
 
 
 def sfr_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Spot fleet annexes: cancel the annex's fleet requests, terminating their instances."""
+    if "tf" in event:
+        return teardown(event, context.invoked_function_arn)
     return enforce(event, cancel_spot_fleets)

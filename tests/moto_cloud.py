@@ -9,9 +9,10 @@ what moto holds. `destroy` deletes them again, newest first, as `pulumi destroy`
 What moto cannot hold, and what stands in for it:
 - Image Builder (no moto service): the component, recipe and configurations are only recorded; the
   image is an AMI registered in moto, with a root snapshot, tagged with the distribution's AMI tags, as
-  Image Builder's build leaves one. The image's cleanup invocation (lifecycle scope CRUD) calls the
-  project's handler as the provider would invoke the function: on create, and on destroy with
-  `tf.action = delete`, under the function's role's credentials.
+  Image Builder's build leaves one.
+- Lambda invocations (lifecycle scope CRUD: the image's cleanup, the lease functions' teardown):
+  the project's handler is called as the provider would invoke the function, on create and, on
+  destroy, with `tf.action = delete`, under the function's role's credentials and environment.
 - The AWS managed policies Image Builder's build role attaches (moto loads none): recorded only.
 - The key pair: imported with a key made here; under mocks the machine's step printed no real key.
 - The bucket's TLS-only policy: recorded only. moto cannot evaluate its `aws:SecureTransport`
@@ -27,10 +28,12 @@ import secrets
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import image_cleanup
+import lease
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -327,12 +330,18 @@ class MotoCloud:
         functions = self.client("lambda", region)
         configuration = functions.get_function(FunctionName=inputs["functionName"])["Configuration"]
         payload = json.loads(inputs["input"])
-        handler = {"image_cleanup.handler": image_cleanup.handler}[configuration["Handler"]]
+        handler = {
+            "image_cleanup.handler": image_cleanup.handler,
+            "lease.odi_handler": lease.odi_handler,
+            "lease.sfr_handler": lease.sfr_handler,
+        }[configuration["Handler"]]
+        context = SimpleNamespace(invoked_function_arn=configuration["FunctionArn"])
 
         def invoke(action: str) -> Any:
             credentials = role_credentials(configuration["Role"], inputs["functionName"], region)
-            with as_lambda(credentials, region, {}):
-                return handler({**payload, "tf": {"action": action, "prev_input": payload}}, None)
+            environment = configuration.get("Environment", {}).get("Variables", {})
+            with as_lambda(credentials, region, environment):
+                return handler({**payload, "tf": {"action": action, "prev_input": payload}}, context)
 
         invoke("create")
         return {"id": name, "result": "{}"}, lambda: invoke("delete")

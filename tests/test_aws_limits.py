@@ -242,3 +242,23 @@ def test_a_joining_stacks_names_follow_aws_rules(joining: Program, type_: str, k
     assert_names_follow(joining.of_type(type_), key, rule)
     if type_ in ("aws:ec2/keyPair:KeyPair", "aws:s3/bucket:Bucket", "aws:iam/role:Role"):
         assert joining.of_type(type_), f"a joining stack registers no {type_}: the rule above checked nothing"
+
+
+# EC2 Image Builder API reference: CreateComponent `data` ("InlineComponentData"), 1 to 16,000
+# characters; AmiDistributionConfiguration `name`, 1 to 127, ^[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}\.]+[-_A-Za-z0-9}]$,
+# and `amiTags`, at most 50, keys 1 to 128 not starting with `aws:`, values at most 256.
+IMAGE_COMPONENT_DATA = 16_000
+AMI_NAME = re.compile(r"[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}.]+[-_A-Za-z0-9}]")
+
+
+@pytest.mark.parametrize("version", ["25.0.13", "24.0.23", "10.5.1"])
+def test_the_annex_image_build_fits_image_builder(version: str):
+    program = run_program({"condor-annex:condorVersion": version, "condor-annex:annexImageTarballSha256": "0" * 64})
+    (component,) = of_type(program, "aws:imagebuilder/component:Component")
+    assert 0 < len(component.inputs["data"]) <= IMAGE_COMPONENT_DATA, len(component.inputs["data"])
+    (distribution,) = of_type(program, "aws:imagebuilder/distributionConfiguration:DistributionConfiguration")
+    ami = distribution.inputs["distributions"][0]["amiDistributionConfiguration"]
+    assert len(ami["name"]) <= 127 and AMI_NAME.fullmatch(ami["name"]), ami["name"]
+    assert len(ami["amiTags"]) <= 50
+    for key, value in ami["amiTags"].items():
+        assert 1 <= len(key) <= 128 and not key.startswith("aws:") and len(value) <= 256

@@ -69,6 +69,14 @@ BAD_CONFIGS = [
     ({f"{P}:sshIngressCidrs": '["300.1.1.1/32"]'}, f"{P}:sshIngressCidrs", "IPv4 CIDR"),
     ({f"{P}:host": "submit.example.org"}, f"{P}:condorIngressCidrs is required", "0.0.0.0/0"),
     ({f"{P}:annexImageId": "ami-'; echo"}, f"{P}:annexImageId", "AMI id"),
+    ({f"{P}:annexImageTarballSha256": "ABC"}, f"{P}:annexImageTarballSha256", "64 lower-case hex"),
+    (
+        {f"{P}:condorTarballUrl": "https://mirror.example.org/condor-25.0.13-x86_64_Ubuntu24-stripped.tar.gz"},
+        f"{P}:condorTarballUrl",
+        "x86_64_AmazonLinux2023 tarball; or set annexImageId",
+    ),
+    ({f"{P}:annexesOnDestroy": "stop"}, f"{P}:annexesOnDestroy", "refuse (destroy deletes nothing"),
+    ({f"{P}:annexesOnDestroy": "end\nrm -rf ~"}, f"{P}:annexesOnDestroy", "refuse"),
     ({f"{P}:annexInstanceType": "m5.large\nSTART = FALSE"}, f"{P}:annexInstanceType", "instance type"),
     ({f"{P}:logRetentionDays": "10"}, f"{P}:logRetentionDays", "one of 1, 3, 5"),
     ({"aws:region": None}, "aws:region is required", "us-east-1"),
@@ -213,7 +221,8 @@ def test_optional_keys_at_their_pulumi_yaml_default_are_unset(tmp_path: Path, mo
     monkeypatch.setenv("HOME", str(tmp_path))
     optional = ["sshPrivateKey", "sshHostKey", "condorTarballUrl", "condorTarballSha256", "installDir"]
     program = run_program(
-        {f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexInstanceType", "joinStack"]}
+        {f"{P}:{key}": "" for key in [*optional, "annexImageId", "annexImageTarballSha256", "annexInstanceType"]}
+        | {f"{P}:joinStack": "", f"{P}:annexesOnDestroy": "refuse"}
         | {f"{P}:sshAcceptAnyHostKey": "false", f"{P}:machineGone": "false"}
     )
     install = program.named("personal-condor-install").inputs["create"]

@@ -27,6 +27,8 @@ RENAMED_ON_PURPOSE = {f"{STACK}condor-annex:machine:AnnexClient$command:remote:C
 # New since: the first region's managed policy for the annex user (the inline policy grew past
 # IAM's 2,048 characters) and its attachment. Pulumi names both, so neither can collide.
 NEW_ON_PURPOSE = [
+    f"{STACK}condor-annex:aws:AnnexRegion$condor-annex:aws:LeaseFunctions$aws:lambda/invocation:Invocation::annex-us-east-1-functions-odiLease-teardown",
+    f"{STACK}condor-annex:aws:AnnexRegion$condor-annex:aws:LeaseFunctions$aws:lambda/invocation:Invocation::annex-us-east-1-functions-sfrLease-teardown",
     f"{STACK}condor-annex:aws:AnnexUser$aws:iam/policy:Policy::annex-user-us-east-1",
     f"{STACK}condor-annex:aws:AnnexUser$aws:iam/userPolicyAttachment:UserPolicyAttachment::annex-user-us-east-1-attachment",
 ]

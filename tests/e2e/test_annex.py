@@ -84,8 +84,8 @@ class User:
         self.world = world
         self.install_dir = install_dir
 
-    def run(self, command: str, timeout: float = 300) -> tuple[int, str]:
-        done = self.world.machine.run(f". {self.install_dir}/condor.sh && {command}", timeout=timeout)
+    def run(self, command: str, timeout: float = 300, stdin: str | None = None) -> tuple[int, str]:
+        done = self.world.machine.run(f". {self.install_dir}/condor.sh && {command}", stdin=stdin, timeout=timeout)
         return done.status, done.stdout + done.stderr
 
     def ok(self, command: str, timeout: float = 300) -> str:
@@ -128,11 +128,16 @@ def live_instances(world: World, region: str) -> list[dict]:
     ]
 
 
-def create_command(release: CondorRelease, annex: str, region: str, first: str) -> str:
-    if release.hpc_annex:
-        region_env = "" if region == first else f"_CONDOR_ANNEX_DEFAULT_AWS_REGION={region} "
-        return f"{region_env}htcondor annex create {annex} m5.large@aws-ec2"
-    return f"condor_annex -aws-region {region} -count 1 -annex-name {annex} -yes"
+def annex_command(program: Program, region: str, what: str, annex: str) -> str:
+    """The stack's own `annexCommands` output (the README's "Using your annex"), for this annex."""
+    return program.outputs["annexCommands"].value[region][what].replace("ANNEX_NAME", annex)
+
+
+def start_annex(user: User, program: Program, region: str, annex: str) -> None:
+    # condor_annex asks before it spends money; the user says yes.
+    status, created = user.run(annex_command(program, region, "start", annex), stdin="yes\n")
+    # condor_annex exits 0 whether or not it made the annex: its words say.
+    assert status == 0 and "Annex started." in created, created
 
 
 @pytest.mark.parametrize(
@@ -174,9 +179,7 @@ def live_annex(world: World, program: Program, release: CondorRelease, regions: 
     annex = "first-annex"
     cluster = guide_job(user, annex, release.hpc_annex) if release.hpc_annex else None
     started = time.monotonic()
-    created = user.ok(create_command(release, annex, regions[0], regions[0]))
-    # condor_annex exits 0 whether or not it made the annex: its words say.
-    assert "Annex started." in created, created
+    start_annex(user, program, regions[0], annex)
     instance = wait_for("an instance of the annex", lambda: live_instances(world, regions[0]), timeout=60)[0]
     assert instance["IamInstanceProfile"]["Arn"] == program.outputs["byRegion"].value[regions[0]]["instanceProfileArn"]
     assert instance["ImageId"] == program.outputs["byRegion"].value[regions[0]]["annexImageId"]
@@ -202,9 +205,7 @@ def live_annex(world: World, program: Program, release: CondorRelease, regions: 
     ran_on = completed_on(user, cluster, players)
     assert ran_on.endswith(f"@ip-{INSTANCE_LINK.host_address.replace('.', '-')}.ec2.internal"), ran_on
     print(f"{release.version}: annex command to the job's completion: {time.monotonic() - started:.1f}s")
-    status = user.ok(
-        f"htcondor annex status {annex}" if release.hpc_annex else f"condor_annex -annex-name {annex} -status"
-    )
+    status = user.ok(annex_command(program, regions[0], "watch", annex))
     assert ("is established" if release.hpc_annex else "in-pool") in status, status
     calls = world.aws.calls_with(annex_key)
     print(f"{release.version}: AWS calls with the annex user's key: {len(calls)}")
@@ -218,8 +219,7 @@ def annex_in_another_region(
     """25.0's `htcondor annex create` has no region option: the README's environment setting makes
     condor_annex take another region, with that region's own knobs."""
     guide_job(user, "second-annex", release.hpc_annex)
-    created = user.ok(create_command(release, "second-annex", regions[1], regions[0]))
-    assert "Annex started." in created, created
+    start_annex(user, program, regions[1], "second-annex")
     instance = wait_for("an instance in the second region", lambda: live_instances(world, regions[1]), timeout=60)[0]
     second = program.outputs["byRegion"].value[regions[1]]
     assert instance["IamInstanceProfile"]["Arn"] == second["instanceProfileArn"]
@@ -262,17 +262,21 @@ def ended_annex_lets_destroy_finish(
     if len(regions) > 1:
         assert f"annex second-annex in {regions[1]}: 1 instance(s)" in message, message
 
-    # The user ends it as told; the lease function ends the instance at the rule's next firing.
-    user.ok(end)
-    wait_for("the annex's instance terminated", lambda: not live_instances(world, regions[0]), timeout=120)
+    # The user ends it: on 24.0 as the refusal says, and the lease function ends the instance at its
+    # rule's next firing; on 25.0 with the README's `htcondor annex shutdown`, and the instance shuts
+    # itself down (50ec2.config's master shutdown script), which EC2 turns into its end.
+    user.ok(end if not release.hpc_annex else annex_command(program, regions[0], "end", "first-annex"))
+    wait_for("the annex's instance terminated", lambda: not live_instances(world, regions[0]), timeout=180)
+    pool = "-pool $(condor_config_val ANNEX_COLLECTOR)" if release.hpc_annex else ""
     wait_for(
         "the annex leaving the pool",
-        lambda: players.terminated and "first-annex" not in user.run("condor_status -any -af AnnexName")[1],
+        lambda: players.terminated and "first-annex" not in user.run(f"condor_status {pool} -any -af AnnexName")[1],
         timeout=200,
     )
-    bucket = program.outputs["byRegion"].value[regions[0]]["bucketName"]
-    assert not world.admin.client("s3").list_objects_v2(Bucket=bucket).get("Contents"), "the annex's tarball stayed"
-    assert "first-annex" not in world.inventory()[f"{regions[0]} rules"]
+    if not release.hpc_annex:
+        bucket = program.outputs["byRegion"].value[regions[0]]["bucketName"]
+        assert not world.admin.client("s3").list_objects_v2(Bucket=bucket).get("Contents"), "the tarball stayed"
+        assert "first-annex" not in world.inventory()[f"{regions[0]} rules"]
 
     # Nothing runs any more, or (the second region's annex) destroy is told to end what runs: it
     # goes through, and leaves the home and the account as they were (but for the user's own job

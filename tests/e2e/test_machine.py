@@ -159,7 +159,7 @@ def test_up_rerun_and_destroy(
     assert public_key_line(made) + "\n" == public_key.stdout, "EC2 must import this key's public half"
     assert public_key.stdout.startswith("ssh-rsa ") and "PRIVATE" not in made
     user_config = (condor_dir / "user_config").read_text()
-    assert user_config.count("# BEGIN condor-annex") == 1
+    assert user_config.count("# BEGIN condor-annex (") == 1
     for name, value in program.outputs["userConfigKnobs"].value.items():
         assert f"\n{name} = {value}\n" in user_config, name
     assert ("ANNEX_DEFAULT_AWS_REGION" in user_config) == release.writes_region_knob

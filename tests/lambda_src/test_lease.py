@@ -284,3 +284,28 @@ def test_listing_pages_and_terminate_batches_follow_aws_limits(monkeypatch: pyte
             )
         assert lease.terminate_instances(ec2, "a1") == 2500
         stub.assert_no_pending_responses()
+
+
+ODI = f"arn:aws:lambda:{REGION}:123456789012:function:odi"
+
+
+def aimed_at(function_arn: str, *rules: str) -> None:
+    events = boto3.client("events")
+    for rule in rules:
+        events.put_rule(Name=rule, ScheduleExpression="rate(5 minutes)")
+        events.put_targets(Rule=rule, Targets=[{"Id": rule, "Arn": function_arn, "Input": "{}"}])
+
+
+@pytest.mark.parametrize("handler", [lease.odi_handler, lease.sfr_handler])
+def test_when_the_function_goes_every_rule_aimed_at_it_goes_too(aws, handler):
+    """An annex ended from inside keeps its rule until its lease would have expired: destroy's
+    invocation (lifecycle scope CRUD) removes it with the function, and no other's."""
+    aimed_at(ODI, "shut-down-annex", "another-annex")
+    aimed_at(f"arn:aws:lambda:{REGION}:123456789012:function:someone-elses", "not-ours")
+    context = type("Context", (), {"invoked_function_arn": ODI})()
+    for action in ("create", "update"):
+        assert handler({"tf": {"action": action}}, context) == {"teardown": False}
+    assert rule_exists("shut-down-annex")
+    result = handler({"teardown": "x", "tf": {"action": "delete", "prev_input": {}}}, context)
+    assert sorted(result["rules_deleted"]) == ["another-annex", "shut-down-annex"]
+    assert [rule["Name"] for rule in boto3.client("events").list_rules()["Rules"]] == ["not-ours"]
