@@ -29,8 +29,8 @@ CASES = [
         "the store and the restart",
         "",
     ),
-    ("add a region", ONE, TWO, "its key pair and check, and the user_config block", "eu-west-2"),
-    ("remove a region", TWO, ONE, "its key pair and check, and the user_config block", "eu-west-2"),
+    ("add a region", ONE, TWO, "its key pair and check, the user_config blocks, and the guard", "eu-west-2"),
+    ("remove a region", TWO, ONE, "its key pair and check, the user_config blocks, and the guard", "eu-west-2"),
     ("swap the only region", ONE, {f"{PROJECT}:regions": json.dumps(["eu-west-1"])}, "every region step", ""),
     (
         "rotate the annex key",

@@ -94,15 +94,23 @@ class AwsPlayers:
     terminated: set[str] = field(default_factory=set)
     booting: InstanceHost | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
         for loop in (self._ec2, self._eventbridge):
-            threading.Thread(target=self._guarded, args=(loop,), daemon=True).start()
+            self._threads.append(threading.Thread(target=self._guarded, args=(loop,), daemon=True))
+            self._threads[-1].start()
 
     def stop(self) -> None:
+        """Every instance host gone, one still booting too (ending it ends its boot, and the loop)."""
         self._stop.set()
-        for booted in list(self.booted.values()):
-            stop_host(booted.host)
+        if self.booting is not None:
+            stop_host(self.booting)
+        for thread in self._threads:
+            thread.join(timeout=60)
+        for host in [self.booting, *(booted.host for booted in self.booted.values())]:
+            if host is not None:
+                stop_host(host)
 
     def logs(self) -> str:
         """What each booted instance said: its boot script, and the ends of its HTCondor logs."""

@@ -41,6 +41,7 @@ def by_region(regions: list[str]) -> dict[str, dict[str, str]]:
             "odiLeaseFunctionArn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:HTCondorAnnex-odiLease",
             "sfrLeaseFunctionArn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:HTCondorAnnex-sfrLease",
             "instanceProfileArn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/annex-instance-{region}",
+            "annexImageId": "ami-0a1b2c3d4e5f60718",
         }
         for region in regions
     }

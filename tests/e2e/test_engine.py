@@ -127,7 +127,8 @@ def test_regions_added_and_removed_run_what_the_replay_runs(
     sshd_host_key: Path,
 ):
     """With the sshd's own host key pinned in sshHostKey. Adding a region runs its key pair
-    and its check and rewrites the user_config block; removing it undoes those; the engine does
+    and its check, rewrites the user_config and image blocks and updates the guard's region list;
+    removing it undoes those; the engine does
     exactly what the replay does for the same change, and nothing else."""
     version, port = "25.0.13", free_port()
     pinned = {"condor-annex:sshHostKey": host_key_line(sshd_host_key)}
@@ -144,7 +145,9 @@ def test_regions_added_and_removed_run_what_the_replay_runs(
     assert added.changed() == {
         "annex-key-pair-eu-west-2-make": "create",
         "annex-client-user-config": "update",
+        "annex-client-images": "update",
         "annex-client-check-setup-eu-west-2": "create",
+        "annex-guard": "update",
     }
     assert sorted(added.changed()) == replay_changes(replay_one, replay_two)
     assert (fresh_home / ".condor" / "HTCondorAnnex-KeyPair.eu-west-2.pem").exists()
@@ -155,7 +158,9 @@ def test_regions_added_and_removed_run_what_the_replay_runs(
     assert removed.changed() == {
         "annex-key-pair-eu-west-2-make": "delete",
         "annex-client-user-config": "update",
+        "annex-client-images": "update",
         "annex-client-check-setup-eu-west-2": "delete",
+        "annex-guard": "update",
     }
     assert sorted(removed.changed()) == replay_changes(replay_two, replay_one)
     assert not (fresh_home / ".condor" / "HTCondorAnnex-KeyPair.eu-west-2.pem").exists()

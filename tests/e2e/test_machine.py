@@ -149,6 +149,7 @@ def test_up_rerun_and_destroy(
     condor_dir = fresh_home / ".condor"
     pem = "HTCondorAnnex-KeyPair.us-east-1.pem" if release.region_prefixed_knobs else "HTCondorAnnex-KeyPair.pem"
     assert stat.S_IMODE(condor_dir.stat().st_mode) == 0o700
+    assert (fresh_home / ".hpc-annex").is_dir() == release.hpc_annex, "htcondor annex create needs ~/.hpc-annex"
     for name in ("publicKeyFile", "privateKeyFile", pem):
         assert stat.S_IMODE((condor_dir / name).stat().st_mode) == 0o600, name
     assert (condor_dir / "publicKeyFile").read_text() == program.outputs["accessKeyId"].value + "\n"
@@ -219,12 +220,19 @@ def test_users_own_lines_survive(machine: Machine, tarballs: TarballServer, fres
 
 def test_htcondors_own_files_the_user_had_are_kept(machine: Machine, tarballs: TarballServer, fresh_home: Path):
     """known_hosts from the user's own condor_q: HTCondor's tools add to it as our steps run them, and
-    destroy keeps it (only the files that appeared during our steps go)."""
-    condor_dir = users_condor_dir(machine, fresh_home, 0o755, {"known_hosts": b"submit FS unknown\n"})
+    destroy keeps it, as it keeps a config tarball of a failed annex the user had; what the user's
+    annexes wrote there while the stack stood (the password `htcondor annex create` hands its
+    annexes, a failed annex's tarball) goes with it."""
+    users_tarball = "temporary.tar.gz.AbC123"
+    condor_dir = users_condor_dir(
+        machine, fresh_home, 0o755, {"known_hosts": b"submit FS unknown\n", users_tarball: b"theirs"}
+    )
     program, _ = program_for(machine, tarballs, "24.0.23")
     up(machine, program)
+    for name in ("annex_password_file", "temporary.tar.gz.XyZ789"):
+        assert machine.run(f"echo annex >{condor_dir / name}").status == 0
     destroy(machine, program)
-    assert sorted(path.name for path in condor_dir.iterdir()) == ["known_hosts"]
+    assert sorted(path.name for path in condor_dir.iterdir()) == ["known_hosts", users_tarball]
     assert (condor_dir / "known_hosts").read_text().startswith("submit FS unknown\n")
 
 
@@ -449,3 +457,36 @@ def test_back_after_a_reboot_and_after_its_master_dies(
     destroy(machine, program)
     assert machine.run("crontab -l").stdout == USERS_CRONTAB
     assert snapshot(fresh_home) == before and not master_running(machine) and not lock_dirs()
+
+
+@pytest.mark.parametrize("version", ["8.7.3", "24.0.23"])
+def test_destroy_refuses_while_an_annex_runs_then_leaves_it_when_told(
+    machine: Machine, tarballs: TarballServer, standin_files: StandinFiles, fresh_home: Path, version: str
+):
+    """An annex still running: destroy stops at the guard, removes nothing, and names the annex with
+    the command that ends it, in the version's own options (8.7.3's condor_annex has no -aws-region);
+    told to leave it, destroy goes on, warns, and ends nothing. The real condor_annex's refuse and
+    end, against an annex that ran a job: tests/e2e/test_annex.py."""
+    before = snapshot(fresh_home)
+    program, port = program_for(machine, tarballs, version)
+    up(machine, program)
+    write_aws_state(standin_files, annexes={"us-east-1": {"burst-1": 2}})
+    running = GROWS_ON_EVERY_RUN | {f"condor-{version}/local/log", f"condor-{version}/local/spool"}
+    after_up = snapshot(fresh_home, running)
+
+    with pytest.raises(StepFailedError) as refused:
+        destroy(machine, program)
+    assert refused.value.step == "annex-guard", refused.value
+    region_option = "" if version == "8.7.3" else "-aws-region us-east-1 "
+    ending = f"condor_annex {region_option}-annex-name burst-1 -duration 0.001"
+    assert f"annex burst-1 in us-east-1: 2 instance(s); end it with: {ending}" in refused.value.result.stderr
+    assert snapshot(fresh_home, running) == after_up and master_running(machine), "a refusal removed things"
+
+    leaving, _ = program_for(machine, tarballs, version, port=port, annexesOnDestroy="leave")
+    guard = step_named(leaving, "annex-guard")
+    result = run_step(machine, guard, "delete")
+    assert result.status == 0 and "WARNING: destroying while annexes run" in result.stderr, result.stderr
+    assert "burst-1" in result.stderr
+    assert not any("-duration" in run for run in tool_runs(standin_files)), "leave ended an annex"
+    destroy(machine, leaving)
+    assert snapshot(fresh_home) == before

@@ -27,10 +27,13 @@ def test_a_region_added_then_removed_leaves_the_first_working(
     assert added == [
         "create annex-key-pair-eu-west-2-make",
         "create annex-client-user-config",
+        "create annex-client-images",
         "create annex-client-check-setup-eu-west-2",
+        "create annex-guard",
     ]
     user_config = (condor_dir / "user_config").read_text()
     assert "ANNEX_DEFAULT_AWS_REGION = us-east-1" in user_config and "eu_west_2.ANNEX_DEFAULT_S3_BUCKET" in user_config
+    assert "eu_west_2.ANNEX_DEFAULT_ODI_IMAGE_ID" in user_config, "the new region's annexes boot its own image"
     assert (condor_dir / "HTCondorAnnex-KeyPair.eu-west-2.pem").exists()
 
     # The region's AWS side goes with it; the first region's own check must still pass.
@@ -40,6 +43,8 @@ def test_a_region_added_then_removed_leaves_the_first_working(
         "delete annex-client-check-setup-eu-west-2",
         "delete annex-key-pair-eu-west-2-make",
         "create annex-client-user-config",
+        "create annex-client-images",
+        "create annex-guard",
     ]
     assert "eu_west_2" not in (condor_dir / "user_config").read_text()
     assert not (condor_dir / "HTCondorAnnex-KeyPair.eu-west-2.pem").exists()
