@@ -46,8 +46,8 @@ account_id = aws.get_caller_identity_output(opts=first_provider).account_id
 key_name = key_pair_name(owner.stack, joins=settings.join_stack is not None)
 regions: dict[str, RegionSetup]
 if settings.join_stack:
-    # Another stack's setup, read from AWS before any AWS resource: its functions, marker stacks and
-    # security group are shared; this user's bucket, instance profile, key pair and annex user are not.
+    # Another stack's setup, read from AWS before any AWS resource: its connectivity function and
+    # marker stacks, fixed by name, are shared; everything else of this user's is their own.
     joined = Owner(*settings.join_stack.split("/"))
     regions = {
         region: JoinedRegion(
@@ -56,8 +56,10 @@ if settings.join_stack:
                 region=region,
                 account_id=account_id,
                 shared=shared,
+                owner=str(owner),
                 ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
                 condor_ingress_cidrs=settings.condor_ingress_cidrs,
+                log_retention_days=settings.log_retention_days,
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(providers=[providers[region]]),

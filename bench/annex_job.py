@@ -23,9 +23,10 @@ import tempfile
 from common import ROOT, machine_description, table
 
 CASE = re.compile(r"test_an_annex_runs_the_guides_job\[(?P<case>[^\]]+)\]")
+# pytest -v prints a test's first output on the line that names it: the figures may follow the name.
 FIGURES = {
-    "seconds": re.compile(r"^(?P<version>[\d.]+): annex command to the job's completion: (?P<value>[\d.]+)s$"),
-    "calls": re.compile(r"^(?P<version>[\d.]+): AWS calls with the annex user's key: (?P<value>\d+)$"),
+    "seconds": re.compile(r"\b(?P<version>[\d.]+): annex command to the job's completion: (?P<value>[\d.]+)s$"),
+    "calls": re.compile(r"\b(?P<version>[\d.]+): AWS calls with the annex user's key: (?P<value>\d+)$"),
 }
 
 

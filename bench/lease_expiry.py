@@ -23,21 +23,30 @@ sys.path.insert(0, str(ROOT / "lambda_src"))
 import lease
 
 SIZES = (1000, 2500, 5000)
+PROFILE_ARN = "arn:aws:iam::123456789012:instance-profile/bench"
 
 
 def start_annex(annex_id: str, count: int) -> None:
+    """As condor_annex launches: the annex's client token and the user's instance profile."""
+    boto3.client("iam").create_instance_profile(InstanceProfileName="bench")
     ec2 = boto3.client("ec2")
     while count > 0:
         batch = min(count, 1000)
-        ec2.run_instances(
+        launched = ec2.run_instances(
             ImageId="ami-12c6146b",
             MinCount=batch,
             MaxCount=batch,
             ClientToken=f"{annex_id}_{uuid.uuid4()}",
+            IamInstanceProfile={"Arn": PROFILE_ARN},
             TagSpecifications=[
                 {"ResourceType": "instance", "Tags": [{"Key": "htcondor:AnnexName", "Value": annex_id}]}
             ],
-        )
+        )["Instances"]
+        # moto (5.x) gives the profile to the first instance of a launch only; EC2 gives it to each.
+        for instance in launched[1:]:
+            ec2.associate_iam_instance_profile(
+                IamInstanceProfile={"Arn": PROFILE_ARN}, InstanceId=instance["InstanceId"]
+            )
         count -= batch
 
 
@@ -47,6 +56,7 @@ def main() -> None:
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts any key
         S3_BUCKET_NAME="bench-bucket",
+        INSTANCE_PROFILE_ARN=PROFILE_ARN,
     )
     print(machine_description())
     print(f"{'instances':>10} {'wall s':>8} {'EC2 calls':>10}  calls by operation")

@@ -137,7 +137,7 @@ def main() -> None:
     print()
     headers = [
         "version",
-        "machine side (9 steps, 11 with two regions)",
+        "machine side (13 steps, 15 with two regions)",
         "replay wall s",
         "replay SSH sessions",
         "replay downloads",

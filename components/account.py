@@ -8,9 +8,9 @@ resources were made. And condor_annex launches annex instances without naming a 
 takes only in a region with a default VPC. So the program asks first and refuses with what to do.
 
 A stack that joins another (`joinStack`) asks the same questions the other way round: every fixed
-name must be there, held by the stack it joins, and what it shares (the functions, their role, the
-security group and its rules) is read from AWS, where both users' stacks meet; the stack it joins
-may be kept in a state backend this user cannot read.
+name must be there, held by the stack it joins, and what it shares (the connectivity function and
+the marker stacks) is read from AWS, where both users' stacks meet; the stack it joins may be kept
+in a state backend this user cannot read. Its own lease functions' names must be free or its own.
 
 Checked with the real engine (the pulumi v3.274.1 CLI, pulumi-language-python 3.259.0) and
 pulumi-command 1.2.1's `local.run` standing in for the AWS data sources, which cannot run here: an
@@ -21,7 +21,7 @@ once). So these questions are asked after the machine's preflight, and a preview
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +31,9 @@ import pulumi_aws as aws
 from components.contract import (
     CONNECTIVITY_FUNCTION_NAME,
     KEY_PAIR_NAME,
-    SECURITY_GROUP_STACK,
     STACK_NAMES,
 )
-from components.lambdas import LEASE_FUNCTIONS
+from components.lambdas import LEASE_FUNCTIONS, lease_function_name
 
 FUNCTION_NAMES = [*(function for function, _ in LEASE_FUNCTIONS.values()), CONNECTIVITY_FUNCTION_NAME]
 LOG_GROUP_PREFIX = "/aws/lambda/HTCondorAnnex-"
@@ -63,15 +62,10 @@ class Owner:
 class SharedSetup:
     """What a joining stack uses of the setup it joins, in one region, as AWS holds it."""
 
-    security_group_id: str
-    odi_lease_arn: str
-    sfr_lease_arn: str
     connectivity_arn: str
-    # The lease functions' roles, by name: a joining stack lets them delete its own tarballs.
-    lease_role_names: list[str]
     check_stack_ids: dict[str, str]
-    # (port, cidr) the group admits over TCP by rules other stacks made: AWS refuses a duplicate rule.
-    admitted: set[tuple[int, str]]
+    # The region's default VPC, where this user's own security group goes.
+    vpc_id: str
 
 
 def _held_by(tags: dict[str, str] | None) -> str:
@@ -81,15 +75,25 @@ def _held_by(tags: dict[str, str] | None) -> str:
     return "no Pulumi stack (condor_annex -setup, or made by hand)"
 
 
-def _found_or_none(read: Callable[[], Any]) -> Any:
-    """What a single-resource data source reads, or None when there is none.
+# How the provider's single-resource data sources say a resource is missing (terraform-provider-aws:
+# tfresource.NotFound's "couldn't find resource", SingularDataSourceFindError's "no matching ...").
+NOT_FOUND = ("couldn't find resource", "no matching")
 
-    These data sources fail when the resource is missing; any failure is taken as "missing", since
-    a resource that is there but unreadable is then refused by AWS's create, as before this check."""
+
+def _found_or_none(read: Callable[[], Any], what: str, region: str, permission: str) -> Any:
+    """What a single-resource data source reads, or None when AWS says there is none.
+
+    Any other failure (access denied, throttling, expired credentials) stops the up: taken as
+    "missing", it would let the up collide part-way with what is really there."""
     try:
         return read()
-    except Exception:  # the provider raises no type of its own for a missing resource
-        return None
+    except Exception as error:  # the provider raises no type of its own
+        if any(marker in str(error) for marker in NOT_FOUND):
+            return None
+        raise AccountConflict(
+            f"could not tell whether {what} exists in {region}, so nothing was created: {error}\n"
+            f"The deployer's AWS credentials need {permission} in {region}, and must be valid."
+        ) from error
 
 
 def _tags(found: Any) -> dict[str, str] | None:
@@ -107,16 +111,24 @@ class _Region:
     stacks: dict[str, Any]
     vpc_id: str | None
 
-    def held(self) -> dict[str, dict[str, str] | None]:
+    def held(
+        self, function_names: Sequence[str] = FUNCTION_NAMES, stacks: bool = True
+    ) -> dict[str, dict[str, str] | None]:
         """'<kind> <name>' -> its tags, or None where nothing holds the name."""
         return {
-            **{f"Lambda function {name}": _tags(self.functions.get(name)) for name in FUNCTION_NAMES},
-            **{f"log group /aws/lambda/{name}": _tags(self.log_groups.get(name)) for name in FUNCTION_NAMES},
-            **{f"CloudFormation stack {name}": _tags(self.stacks.get(name)) for name in STACK_NAMES},
+            **{f"Lambda function {name}": _tags(self.functions.get(name)) for name in function_names},
+            **{f"log group /aws/lambda/{name}": _tags(self.log_groups.get(name)) for name in function_names},
+            **{f"CloudFormation stack {name}": _tags(self.stacks.get(name)) for name in STACK_NAMES if stacks},
         }
 
     def key_pair_tags(self, key_name: str) -> dict[str, str] | None:
-        return _tags(_found_or_none(lambda: aws.ec2.get_key_pair(key_name=key_name, opts=self.options)))
+        found = _found_or_none(
+            lambda: aws.ec2.get_key_pair(key_name=key_name, opts=self.options),
+            f"the key pair {key_name}",
+            self.name,
+            "ec2:DescribeKeyPairs",
+        )
+        return _tags(found)
 
     def no_default_vpc(self) -> list[str]:
         if self.vpc_id:
@@ -127,22 +139,28 @@ class _Region:
         ]
 
 
-def _read_region(region: str, provider: aws.Provider) -> _Region:
+def _read_region(region: str, provider: aws.Provider, own_functions: tuple[str, ...] = ()) -> _Region:
     options = pulumi.InvokeOptions(provider=provider)
+    names = [*FUNCTION_NAMES, *own_functions]
     listed = set(aws.lambda_.get_functions(opts=options).function_names or [])
-    functions = {
-        name: aws.lambda_.get_function(function_name=name, opts=options) for name in FUNCTION_NAMES if name in listed
-    }
+    functions = {name: aws.lambda_.get_function(function_name=name, opts=options) for name in names if name in listed}
     log_group_names = aws.cloudwatch.get_log_groups(log_group_name_prefix=LOG_GROUP_PREFIX, opts=options)
     log_groups = {
         name: aws.cloudwatch.get_log_group(name=f"/aws/lambda/{name}", opts=options)
-        for name in FUNCTION_NAMES
+        for name in names
         if f"/aws/lambda/{name}" in (log_group_names.log_group_names or [])
     }
     stacks = {
         name: found
         for name in STACK_NAMES
-        if (found := _found_or_none(lambda name=name: aws.cloudformation.get_stack(name=name, opts=options)))
+        if (
+            found := _found_or_none(
+                lambda name=name: aws.cloudformation.get_stack(name=name, opts=options),
+                f"the CloudFormation stack {name}",
+                region,
+                "cloudformation:DescribeStacks and cloudformation:GetTemplate",
+            )
+        )
     }
     default_vpcs = aws.ec2.get_vpcs(filters=[{"name": "is-default", "values": ["true"]}], opts=options).ids or []
     return _Region(region, options, functions, log_groups, stacks, default_vpcs[0] if default_vpcs else None)
@@ -190,36 +208,11 @@ def default_vpcs(regions: dict[str, aws.Provider], owner: Owner) -> dict[str, st
     return {region.name: region.vpc_id for region in found if region.vpc_id}
 
 
-def _admitted_by_others(region: _Region, group_id: str, owner: Owner) -> set[tuple[int, str]]:
-    rule_ids = (
-        aws.vpc.get_security_group_rules(filters=[{"name": "group-id", "values": [group_id]}], opts=region.options).ids
-        or []
-    )
-    admitted = set()
-    for rule_id in rule_ids:
-        rule = aws.vpc.get_security_group_rule(security_group_rule_id=rule_id, opts=region.options)
-        if (
-            not rule.is_egress
-            and rule.ip_protocol == "tcp"
-            and rule.from_port == rule.to_port
-            and not owner.made(rule.tags)
-        ):
-            admitted.add((rule.from_port, rule.cidr_ipv4))
-    return admitted
-
-
-def _shared_setup(region: _Region, owner: Owner) -> SharedSetup:
-    functions = region.functions
-    odi, sfr = (functions[name] for name, _ in LEASE_FUNCTIONS.values())
-    group_id = region.stacks[SECURITY_GROUP_STACK].outputs["SecurityGroupID"]
+def _shared_setup(region: _Region) -> SharedSetup:
     return SharedSetup(
-        security_group_id=group_id,
-        odi_lease_arn=odi.arn,
-        sfr_lease_arn=sfr.arn,
-        connectivity_arn=functions[CONNECTIVITY_FUNCTION_NAME].arn,
-        lease_role_names=sorted({odi.role.rsplit("/", 1)[-1], sfr.role.rsplit("/", 1)[-1]}),
+        connectivity_arn=region.functions[CONNECTIVITY_FUNCTION_NAME].arn,
         check_stack_ids={name: stack.id for name, stack in region.stacks.items()},
-        admitted=_admitted_by_others(region, group_id, owner),
+        vpc_id=region.vpc_id or "",
     )
 
 
@@ -228,8 +221,9 @@ def joined_setups(
 ) -> dict[str, SharedSetup]:
     """What `joined` set up in each region, for this stack to share; raises AccountConflict naming
     every region where it set up nothing, every name someone else holds, and this stack's own key
-    pair name if another holds it."""
-    found = [_read_region(region, provider) for region, provider in regions.items()]
+    pair and lease function names if another holds them."""
+    own_functions = tuple(lease_function_name(contract, str(owner)) for contract in LEASE_FUNCTIONS)
+    found = [_read_region(region, provider, own_functions) for region, provider in regions.items()]
     missing: list[str] = []
     held: list[str] = []
     for region in found:
@@ -242,7 +236,11 @@ def joined_setups(
             for label, tags in fixed.items()
             if tags is not None and not joined.made(tags)
         ]
-        held += _conflicts(region, {f"key pair {key_pair_name}": region.key_pair_tags(key_pair_name)}, owner)
+        own = {
+            **region.held(own_functions, stacks=False),
+            f"key pair {key_pair_name}": region.key_pair_tags(key_pair_name),
+        }
+        held += _conflicts(region, own, owner)
     remedy = (
         f"A joining stack uses what {joined} made in each of its regions: `pulumi up` that stack with every region "
         "this one lists first, or list here only regions it has; check that joinStack names it as its tags do "
@@ -251,4 +249,4 @@ def joined_setups(
     _refuse(
         missing + held + [p for region in found for p in region.no_default_vpc()], remedy if missing or held else None
     )
-    return {region.name: _shared_setup(region, owner) for region in found}
+    return {region.name: _shared_setup(region) for region in found}

@@ -62,10 +62,29 @@ def region_statements(region: RegionSetup, account_id: pulumi.Input[str], key_pa
             "Resource": pulumi.Output.from_input(region.bucket_name).apply(bucket_config_objects),
         },
         {
+            # condor_annex names each rule after its annex, so no narrower resource can be given.
             "Sid": "ManageLeaseRules",
             "Effect": "Allow",
-            "Action": ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"],
+            "Action": ["events:PutRule", "events:RemoveTargets", "events:DeleteRule"],
             "Resource": arn("arn:aws:events:{region}:{account}:rule/*"),
+        },
+        {
+            # Rules may aim only at this user's own lease functions: no lease of another user's,
+            # nothing else of the account's.
+            "Sid": "AimRulesAtOwnLeaseFunctions",
+            "Effect": "Allow",
+            "Action": "events:PutTargets",
+            "Resource": arn("arn:aws:events:{region}:{account}:rule/*"),
+            # A multi-valued key (one value per target of the call): every target must be one of them.
+            "Condition": {"ForAllValues:ArnEquals": {"events:TargetArn": [region.odi_lease_arn, region.sfr_lease_arn]}},
+        },
+        {
+            # rule/* would also match rules on custom buses (rule/<bus>/<name>); condor_annex uses
+            # only the default bus.
+            "Sid": "NoRulesOnOtherBuses",
+            "Effect": "Deny",
+            "Action": ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"],
+            "Resource": arn("arn:aws:events:{region}:{account}:rule/*/*"),
         },
         {
             # Launch only into our security group with our key pair; images may be anyone's.
@@ -85,10 +104,13 @@ def region_statements(region: RegionSetup, account_id: pulumi.Input[str], key_pa
             ],
         },
         {
+            # Tags only as RunInstances makes an instance (condor_annex's TagSpecification): a tag put
+            # on an instance already running could otherwise make it look like an annex.
             "Sid": "TagAnnexInstances",
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
             "Resource": arn("arn:aws:ec2:{region}:{account}:instance/*"),
+            "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}},
         },
         {
             "Sid": "RequestAnnexSpotFleets",

@@ -204,6 +204,13 @@ class CondorRelease:
         return self.parts >= (8, 9, 10)
 
     @property
+    def signs_tokens_with_pool_password(self) -> bool:
+        """9.0 to 24.0: SEC_TOKEN_POOL_SIGNING_KEY_FILE defaults to $(SEC_PASSWORD_FILE)
+        (param_info.in at V9_0_0 and v24.0.23), and condor_annex copies that file into every annex
+        tarball: whoever holds one could mint tokens for any identity of the pool."""
+        return (9, 0, 0) <= self.parts < HPC_ANNEX_FROM
+
+    @property
     def hpc_annex(self) -> bool:
         """24.11+: the access point is `use feature:HPC_ANNEX` and `htcondor annex` runs condor_annex."""
         return self.parts >= HPC_ANNEX_FROM

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 
 from components.account import SharedSetup
 from components.bucket import ConfigurationBucket, ConfigurationBucketArgs
-from components.contract import bucket_config_objects
 from components.instance_profile import InstanceProfile, InstanceProfileArgs
-from components.policy import document
-from components.security_group import admissions, admit
+from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
+from components.security_group import SecurityGroup, SecurityGroupArgs
 
 
 @dataclass
@@ -20,16 +18,24 @@ class JoinedRegionArgs:
     region: str
     account_id: pulumi.Input[str]
     shared: SharedSetup
+    # This user's "<project>/<stack>": their lease functions are named apart by it.
+    owner: str
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
+    log_retention_days: int
     tags: dict[str, str] = field(default_factory=dict)
 
 
 class JoinedRegion(pulumi.ComponentResource):
-    """This user's own bucket and instance profile beside the shared functions, marker stacks and
-    security group: condor_annex names every tarball `config-*.tar.gz`, so one bucket shared by two
-    users would let each user's key, and each user's annex instances, reach the other's tarballs,
-    which carry the pool password. A RegionSetup, as AnnexRegion is, the shared parts' ids included."""
+    """This user's own bucket, instance profile, lease functions and security group beside the
+    connectivity function and marker stacks that condor_annex fixes by name, which are shared.
+
+    Nothing else is shared, so no user reaches another's annexes: condor_annex names every tarball
+    `config-*.tar.gz`, and a shared bucket would let each user's key and instances read the other's
+    (they carry the pool password); a shared lease function would end whatever annex any user's rule
+    names; a shared group would admit every user's CIDRs to every user's instances, and its 60
+    inbound rules would cap how many could join. condor_annex reads the functions' ARNs and the
+    group's id per user, from user_config. A RegionSetup, as AnnexRegion is."""
 
     def __init__(self, name: str, args: JoinedRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:aws:JoinedRegion", name, None, opts)
@@ -42,45 +48,46 @@ class JoinedRegion(pulumi.ComponentResource):
             InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
             opts=child,
         )
-        # The shared lease functions delete an expired annex's tarball from the bucket its rule names,
-        # or, when a lease update left the name empty, from every bucket their role's policies name.
-        for role_name in shared.lease_role_names:
-            aws.iam.RolePolicy(
-                f"{name}-lease-{role_name}",
-                role=role_name,
-                policy=document(
-                    {
-                        "Sid": "DeleteExpiredAnnexConfig",
-                        "Effect": "Allow",
-                        "Action": "s3:DeleteObject",
-                        "Resource": bucket.bucket_name.apply(bucket_config_objects),
-                    }
-                ),
-                opts=child,
-            )
-        wanted = admissions(args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
-        admit(
+        functions = LeaseFunctions(
+            f"{name}-functions",
+            LeaseFunctionsArgs(
+                region=args.region,
+                account_id=args.account_id,
+                bucket_name=bucket.bucket_name,
+                instance_profile_arn=profile.profile_arn,
+                log_retention_days=args.log_retention_days,
+                joining_owner=args.owner,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        group = SecurityGroup(
             f"{name}-sg",
-            shared.security_group_id,
-            [each for each in wanted if (each.port, each.cidr) not in shared.admitted],
-            args.tags,
-            self,
+            SecurityGroupArgs(
+                vpc_id=shared.vpc_id,
+                ssh_ingress_cidrs=args.ssh_ingress_cidrs,
+                condor_ingress_cidrs=args.condor_ingress_cidrs,
+                tags=args.tags,
+            ),
+            opts=child,
         )
 
         self.region = args.region
         self.bucket_name = bucket.bucket_name
-        self.odi_lease_arn = pulumi.Output.from_input(shared.odi_lease_arn)
-        self.sfr_lease_arn = pulumi.Output.from_input(shared.sfr_lease_arn)
+        self.odi_lease_arn = functions.odi_lease_arn
+        self.sfr_lease_arn = functions.sfr_lease_arn
         self.connectivity_arn = pulumi.Output.from_input(shared.connectivity_arn)
         self.instance_profile_arn = profile.profile_arn
         self.instance_role_arn = profile.role_arn
-        self.security_group_id = pulumi.Output.from_input(shared.security_group_id)
+        self.security_group_id = group.group_id
         self.check_stack_ids = pulumi.Output.from_input(shared.check_stack_ids)
         # A check waiting on this component waits for every resource beneath it.
         self.ready = self
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
+                "odi_lease_arn": self.odi_lease_arn,
+                "sfr_lease_arn": self.sfr_lease_arn,
                 "instance_profile_arn": self.instance_profile_arn,
                 "security_group_id": self.security_group_id,
             }

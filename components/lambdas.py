@@ -1,7 +1,8 @@
-"""LeaseFunctions: the lease enforcers and the connectivity check condor_annex invokes."""
+"""LeaseFunctions: one user's lease enforcers and the connectivity check condor_annex invokes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import ANNEX_TAG, CONNECTIVITY_FUNCTION_NAME, bucket_config_objects
+from components.contract import CONNECTIVITY_FUNCTION_NAME, bucket_config_objects
 from components.policy import document, trust
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
@@ -19,6 +20,13 @@ LEASE_FUNCTIONS = {
     "odiLease": ("HTCondorAnnex-odiLease", "lease.odi_handler"),
     "sfrLease": ("HTCondorAnnex-sfrLease", "lease.sfr_handler"),
 }
+
+
+def lease_function_name(contract: str, owner: str | None = None) -> str:
+    """The setup's own functions keep condor_annex -setup's names; a joining user's own get a suffix
+    of their stack's (Lambda: at most 64 characters, whatever the stack's name)."""
+    function = LEASE_FUNCTIONS[contract][0]
+    return function if owner is None else f"{function}-{hashlib.sha256(owner.encode()).hexdigest()[:12]}"
 
 
 def lambda_archive() -> pulumi.AssetArchive:
@@ -31,12 +39,20 @@ class LeaseFunctionsArgs:
     region: str
     account_id: pulumi.Input[str]
     bucket_name: pulumi.Input[str]
+    # The user's instance profile: the functions end only instances and fleets launched with it.
+    instance_profile_arn: pulumi.Input[str]
     log_retention_days: int
+    # A joining user's "<project>/<stack>": the functions are theirs alone, named apart, and the
+    # connectivity function, fixed by name, stays the setup's.
+    joining_owner: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
 class LeaseFunctions(pulumi.ComponentResource):
-    """odiLease, sfrLease and HTCondorAnnex-CheckConnectivity with their roles, logs and permissions.
+    """odiLease and sfrLease with their role, logs and permissions, and for the setup's owner
+    HTCondorAnnex-CheckConnectivity. Each user's annex key may aim rules only at their own lease
+    functions, and those end only instances with the user's instance profile: no user's key or
+    lease reaches another's annexes.
 
     The ARNs it offers are known before the functions exist; wait on the component itself for that.
     """
@@ -73,12 +89,13 @@ class LeaseFunctions(pulumi.ComponentResource):
                 "Resource": [arn("logs", f"log-group:/aws/lambda/{function}:*") for function in function_names],
             }
 
-        lease_logs = {contract: log_group(function) for contract, (function, _) in LEASE_FUNCTIONS.items()}
+        names = {contract: lease_function_name(contract, args.joining_owner) for contract in LEASE_FUNCTIONS}
+        lease_logs = {contract: log_group(function) for contract, function in names.items()}
         lease_role = aws.iam.Role(
             f"{name}-lease-role",
             assume_role_policy=trust("lambda.amazonaws.com"),
-            # Stacks that join this setup add a policy of their own here (their buckets' tarballs);
-            # IAM deletes no role that still has one, and this role goes when this setup goes.
+            # Stacks that joined this setup before they had lease functions of their own added a
+            # policy here; IAM deletes no role that still has one.
             force_detach_policies=True,
             tags=args.tags,
             opts=child,
@@ -89,7 +106,7 @@ class LeaseFunctions(pulumi.ComponentResource):
             f"{name}-lease-policy",
             role=lease_role.id,
             policy=document(
-                log_writing(*(function for function, _ in LEASE_FUNCTIONS.values())),
+                log_writing(*names.values()),
                 {
                     # The only rule calls the functions make: dropping the expired annex's rule, and
                     # on destroy every rule still aimed at them.
@@ -113,12 +130,13 @@ class LeaseFunctions(pulumi.ComponentResource):
                     "Resource": "*",
                 },
                 {
-                    # condor_annex tags every on-demand instance it starts; untagged ones are not ours.
+                    # Only instances launched with this user's instance profile, which no one can
+                    # put on an instance already running without iam:PassRole for its role.
                     "Sid": "TerminateAnnexInstances",
                     "Effect": "Allow",
                     "Action": "ec2:TerminateInstances",
                     "Resource": arn("ec2", "instance/*"),
-                    "Condition": {"Null": {f"aws:ResourceTag/{ANNEX_TAG}": "false"}},
+                    "Condition": {"ArnEquals": {"ec2:InstanceProfile": args.instance_profile_arn}},
                 },
                 {
                     "Sid": "CancelAnnexSpotFleets",
@@ -132,29 +150,23 @@ class LeaseFunctions(pulumi.ComponentResource):
                     "Action": "s3:DeleteObject",
                     "Resource": pulumi.Output.from_input(args.bucket_name).apply(bucket_config_objects),
                 },
-                {
-                    # A lease update's event names no bucket: the function then also looks for the
-                    # buckets that stacks joining this setup let it delete from, in this role.
-                    "Sid": "FindJoinedBuckets",
-                    "Effect": "Allow",
-                    "Action": ["iam:GetRolePolicy", "iam:ListRolePolicies"],
-                    "Resource": lease_role.arn,
-                },
             ),
             opts=child,
         )
 
         functions: dict[str, aws.lambda_.Function] = {}
-        for contract, (function_name, handler) in LEASE_FUNCTIONS.items():
+        for contract, (_, handler) in LEASE_FUNCTIONS.items():
             functions[contract] = aws.lambda_.Function(
                 f"{name}-{contract}",
-                name=function_name,
+                name=names[contract],
                 runtime=RUNTIME,
                 handler=handler,
                 role=lease_role.arn,
                 code=code,
                 timeout=60,
-                environment={"variables": {"S3_BUCKET_NAME": args.bucket_name, "LEASE_ROLE_NAME": lease_role.name}},
+                environment={
+                    "variables": {"S3_BUCKET_NAME": args.bucket_name, "INSTANCE_PROFILE_ARN": args.instance_profile_arn}
+                },
                 logging_config={"log_format": "JSON", "log_group": lease_logs[contract].name},
                 tags=args.tags,
                 # Not after the role's policy: nothing invokes a lease function until condor_annex
@@ -169,8 +181,9 @@ class LeaseFunctions(pulumi.ComponentResource):
                 lifecycle_scope="CRUD",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[lease_policy]),
             )
-            # condor_annex creates one rule per annex and adds no permission of its own, so any
-            # rule of this account in this region may invoke the lease functions.
+            # condor_annex creates one rule per annex, named after it, and adds no permission of its
+            # own: any rule of this account's default bus in this region may invoke the function.
+            # Whose rules aim at it is the annex users' policies' business (events:TargetArn).
             aws.lambda_.Permission(
                 f"{name}-{contract}-invoke",
                 action="lambda:InvokeFunction",
@@ -182,31 +195,36 @@ class LeaseFunctions(pulumi.ComponentResource):
             )
 
         # The connectivity check only opens a TCP connection: a role of its own with logs alone.
-        connectivity_logs = log_group(CONNECTIVITY_FUNCTION_NAME)
-        connectivity_role = aws.iam.Role(
-            f"{name}-connectivity-role", assume_role_policy=trust("lambda.amazonaws.com"), tags=args.tags, opts=child
-        )
-        aws.iam.RolePolicy(
-            f"{name}-connectivity-policy",
-            role=connectivity_role.id,
-            policy=document(log_writing(CONNECTIVITY_FUNCTION_NAME)),
-            opts=child,
-        )
-        aws.lambda_.Function(
-            f"{name}-connectivity",
-            name=CONNECTIVITY_FUNCTION_NAME,
-            runtime=RUNTIME,
-            handler="connectivity.handler",
-            role=connectivity_role.arn,
-            code=code,
-            timeout=5,
-            logging_config={"log_format": "JSON", "log_group": connectivity_logs.name},
-            tags=args.tags,
-            opts=child,
-        )
+        # condor_annex fixes its name, so a joining user uses the setup's.
+        if args.joining_owner is None:
+            connectivity_logs = log_group(CONNECTIVITY_FUNCTION_NAME)
+            connectivity_role = aws.iam.Role(
+                f"{name}-connectivity-role",
+                assume_role_policy=trust("lambda.amazonaws.com"),
+                tags=args.tags,
+                opts=child,
+            )
+            aws.iam.RolePolicy(
+                f"{name}-connectivity-policy",
+                role=connectivity_role.id,
+                policy=document(log_writing(CONNECTIVITY_FUNCTION_NAME)),
+                opts=child,
+            )
+            aws.lambda_.Function(
+                f"{name}-connectivity",
+                name=CONNECTIVITY_FUNCTION_NAME,
+                runtime=RUNTIME,
+                handler="connectivity.handler",
+                role=connectivity_role.arn,
+                code=code,
+                timeout=5,
+                logging_config={"log_format": "JSON", "log_group": connectivity_logs.name},
+                tags=args.tags,
+                opts=child,
+            )
 
-        self.odi_lease_arn = arn("lambda", f"function:{LEASE_FUNCTIONS['odiLease'][0]}")
-        self.sfr_lease_arn = arn("lambda", f"function:{LEASE_FUNCTIONS['sfrLease'][0]}")
+        self.odi_lease_arn = arn("lambda", f"function:{names['odiLease']}")
+        self.sfr_lease_arn = arn("lambda", f"function:{names['sfrLease']}")
         self.connectivity_arn = arn("lambda", f"function:{CONNECTIVITY_FUNCTION_NAME}")
         self.register_outputs(
             {

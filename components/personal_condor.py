@@ -76,6 +76,15 @@ def condor_config_text(release: CondorRelease, collector_port: int, public_name:
             "SEC_NEGOTIATOR_AUTHENTICATION_METHODS = PASSWORD",
             "SEC_CLIENT_AUTHENTICATION_METHODS = FS, PASSWORD",
             "ALLOW_DAEMON = condor_pool@*",
+            *(
+                [
+                    "# Tokens are signed with a key of their own, which the collector makes at its first",
+                    "# start and which never leaves this machine: annex tarballs carry the pool password.",
+                    "SEC_TOKEN_POOL_SIGNING_KEY_FILE = $(LOCAL_DIR)/token_signing_key",
+                ]
+                if release.signs_tokens_with_pool_password
+                else []
+            ),
         ]
     )
 

@@ -62,21 +62,22 @@ class AnnexRegion(pulumi.ComponentResource):
         bucket = ConfigurationBucket(
             f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=child("annex-config")
         )
+        profile = InstanceProfile(
+            f"{name}-instance",
+            InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
+            opts=child("annex-instance"),
+        )
         functions = LeaseFunctions(
             f"{name}-functions",
             LeaseFunctionsArgs(
                 region=args.region,
                 account_id=args.account_id,
                 bucket_name=bucket.bucket_name,
+                instance_profile_arn=profile.profile_arn,
                 log_retention_days=args.log_retention_days,
                 tags=args.tags,
             ),
             opts=child("annex-functions"),
-        )
-        profile = InstanceProfile(
-            f"{name}-instance",
-            InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
-            opts=child("annex-instance"),
         )
         group = SecurityGroup(
             f"{name}-sg",

@@ -29,25 +29,6 @@ def admissions(condor_cidrs: list[str], ssh_cidrs: list[str]) -> list[Admission]
     ]
 
 
-def admit(
-    name: str, group_id: pulumi.Input[str], wanted: list[Admission], tags: dict[str, str], parent: pulumi.Resource
-) -> None:
-    # One rule resource per source, so changing one CIDR replaces one rule, not the group; tagged, so
-    # that a stack joining this group can tell its own rules from those of the stack it joins.
-    for admission in wanted:
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-{admission.purpose}-{admission.cidr.replace('/', '-')}",
-            security_group_id=group_id,
-            description=f"{admission.purpose} from {admission.cidr}",
-            ip_protocol="tcp",
-            from_port=admission.port,
-            to_port=admission.port,
-            cidr_ipv4=admission.cidr,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=parent),
-        )
-
-
 @dataclass
 class SecurityGroupArgs:
     vpc_id: pulumi.Input[str]
@@ -72,8 +53,19 @@ class SecurityGroup(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        wanted = admissions(args.condor_ingress_cidrs, args.ssh_ingress_cidrs)
-        admit(name, group.id, wanted, args.tags, self)
+        # One rule resource per source, so changing one CIDR replaces one rule, not the group.
+        for admission in admissions(args.condor_ingress_cidrs, args.ssh_ingress_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{admission.purpose}-{admission.cidr.replace('/', '-')}",
+                security_group_id=group.id,
+                description=f"{admission.purpose} from {admission.cidr}",
+                ip_protocol="tcp",
+                from_port=admission.port,
+                to_port=admission.port,
+                cidr_ipv4=admission.cidr,
+                tags=args.tags,
+                opts=child,
+            )
         # Annex instances fetch their config from S3 and call the collector back: all egress.
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-egress",

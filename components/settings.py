@@ -118,6 +118,9 @@ MAX_REGIONS = 10
 MAX_KEY_GENERATION = 9999
 DEFAULT_ANNEX_INSTANCE_TYPE = "m5.large"
 MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
+# Every annex tarball carries the pool password, and up to 24.0 it is also the key tokens are signed
+# with (SEC_TOKEN_POOL_SIGNING_KEY_FILE defaults to SEC_PASSWORD_FILE): not something to guess.
+MIN_POOL_PASSWORD = 16
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # <project>/<stack>, each as Pulumi allows its names, as the stack's tags spell them.
 JOIN_STACK = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
@@ -507,6 +510,14 @@ def read_settings(
     elif len(pool_password.encode()) > MAX_POOL_PASSWORD:
         reader.fail(
             "poolPassword", pool_password, f"at most {MAX_POOL_PASSWORD} bytes (condor_store_cred's limit)", secret=True
+        )
+    elif len(pool_password) < MIN_POOL_PASSWORD:
+        reader.fail(
+            "poolPassword",
+            pool_password,
+            f"at least {MIN_POOL_PASSWORD} characters: every daemon and annex of the pool proves itself with it "
+            "(`openssl rand -base64 24` makes one)",
+            secret=True,
         )
 
     public_name = reader.text(

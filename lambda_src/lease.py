@@ -1,12 +1,20 @@
 """Lease enforcement for condor_annex: when an annex's lease has expired, end the annex.
 
 A CloudWatch Events rule named after the annex invokes this every five minutes with
-{"AnnexID", "S3BucketName", "LeaseExpiration"}. Unlike the original functions, an annex is
-matched exactly (annex `a1` never touches annex `a10`), every listing is paginated, and an empty
-S3BucketName (condor_annex sends one after a lease update) falls back to the bucket this function
-was deployed with and to every bucket a stack joining this setup let it delete tarballs from, as
-its role's inline policies name them. The rule is deleted only once everything else succeeded:
-after a partial failure the next invocation tries again.
+{"AnnexID", "S3BucketName", "LeaseExpiration"}. Unlike the original functions:
+
+- An annex is what condor_annex launched, by what no one can change afterwards: the client token
+  (`<AnnexID>_<uuid>`, matched exactly, so annex `a1` never touches annex `a10`) and this user's
+  instance profile (INSTANCE_PROFILE_ARN). A tag proves nothing: anyone allowed CreateTags could
+  put `htcondor:AnnexName` on any instance.
+- Every listing is paginated; an empty S3BucketName (condor_annex sends one after a lease update)
+  falls back to the bucket this function was deployed with.
+- AWS's partial answers are read, as its API reference gives them: a TerminateInstances batch
+  refused as a whole is retried one instance at a time; CancelSpotFleetRequests' per-fleet
+  failures, RemoveTargets' failed entries and a DeleteRule refused while the target removal
+  settles are failures or retries, never success.
+- The rule is deleted only once everything else succeeded: after a partial failure the next
+  invocation tries again.
 """
 
 from __future__ import annotations
@@ -14,22 +22,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-ANNEX_TAG = "htcondor:AnnexName"
 # EC2 takes at most 1,000 instance ids in one TerminateInstances call; spot fleet cancels, 100.
 TERMINATE_BATCH = 1000
 CANCEL_BATCH = 100
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
 LIVE_FLEET_STATES = {"submitted", "active", "modifying"}
-# The tarballs' resource in a policy that lets this function delete them: the bucket is group 1.
-CONFIG_OBJECTS = re.compile(r"^arn:aws:s3:::([^/]+)/config-\*\.tar\.gz$")
+# Answers that mean the thing is already gone (EC2 and EventBridge API references).
+GONE_CODES = {"InvalidInstanceID.NotFound", "fleetRequestIdDoesNotExist", "ResourceNotFoundException"}
+# EventBridge may refuse DeleteRule for a while after RemoveTargets ("Rule can't be deleted since
+# it has targets"): waits between tries, within the function's 60-second timeout.
+DELETE_RULE_WAITS = (1, 2, 4, 8, 16)
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -43,11 +52,9 @@ def log(event: str, **fields: Any) -> None:
     logger.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
 
 
-def belongs_to(annex_id: str, client_token: str | None, tags: Iterable[dict[str, str]] = ()) -> bool:
+def belongs_to(annex_id: str, client_token: str | None) -> bool:
     """Tokens are `<AnnexID>_<uuid>`; uuids have no `_`, so the part before the last `_` is the id."""
-    if client_token and client_token.rpartition("_")[0] == annex_id:
-        return True
-    return any(tag.get("Key") == ANNEX_TAG and tag.get("Value") == annex_id for tag in tags)
+    return bool(client_token) and client_token.rpartition("_")[0] == annex_id
 
 
 def batches(items: list[str], size: int) -> Iterator[list[str]]:
@@ -55,7 +62,13 @@ def batches(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def annex_instances(ec2: Any, annex_id: str) -> list[str]:
+def _profile_named(profile: dict[str, str] | None, profile_arn: str) -> bool:
+    """An instance profile as EC2 reports it: by ARN, or (a spot fleet's launch specification) by name."""
+    profile = profile or {}
+    return profile.get("Arn") == profile_arn or profile.get("Name") == profile_arn.rpartition("/")[2]
+
+
+def annex_instances(ec2: Any, annex_id: str, profile_arn: str) -> list[str]:
     found = []
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[{"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}], PaginationConfig={"PageSize": 1000}
@@ -63,42 +76,79 @@ def annex_instances(ec2: Any, annex_id: str) -> list[str]:
     for page in pages:
         for reservation in page.get("Reservations", []):
             for instance in reservation.get("Instances", []):
-                if belongs_to(annex_id, instance.get("ClientToken"), instance.get("Tags", [])):
+                if belongs_to(annex_id, instance.get("ClientToken")) and _profile_named(
+                    instance.get("IamInstanceProfile"), profile_arn
+                ):
                     found.append(instance["InstanceId"])
     return found
 
 
-def annex_spot_fleets(ec2: Any, annex_id: str) -> list[str]:
+def annex_spot_fleets(ec2: Any, annex_id: str, profile_arn: str) -> list[str]:
     found = []
     for page in ec2.get_paginator("describe_spot_fleet_requests").paginate():
         for request in page.get("SpotFleetRequestConfigs", []):
-            token = request.get("SpotFleetRequestConfig", {}).get("ClientToken")
-            if request.get("SpotFleetRequestState") in LIVE_FLEET_STATES and belongs_to(
-                annex_id, token, request.get("Tags", [])
+            config = request.get("SpotFleetRequestConfig", {})
+            launches = config.get("LaunchSpecifications", [])
+            if (
+                request.get("SpotFleetRequestState") in LIVE_FLEET_STATES
+                and belongs_to(annex_id, config.get("ClientToken"))
+                and launches
+                and all(_profile_named(launch.get("IamInstanceProfile"), profile_arn) for launch in launches)
             ):
                 found.append(request["SpotFleetRequestId"])
     return found
 
 
-def terminate_instances(ec2: Any, annex_id: str) -> int:
-    instance_ids = annex_instances(ec2, annex_id)
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def terminate_instances(ec2: Any, annex_id: str, profile_arn: str) -> tuple[int, list[str]]:
+    """(instances ended, failures). EC2 refuses a whole batch when one instance may not be ended
+    (termination protection, a policy): the batch is then tried one instance at a time."""
+    instance_ids = annex_instances(ec2, annex_id, profile_arn)
+    failures: list[str] = []
+    ended = 0
     for batch in batches(instance_ids, TERMINATE_BATCH):
-        ec2.terminate_instances(InstanceIds=batch)
-    log("instances_terminated", annex_id=annex_id, count=len(instance_ids))
-    return len(instance_ids)
+        try:
+            ec2.terminate_instances(InstanceIds=batch)
+            ended += len(batch)
+            continue
+        except ClientError:
+            pass
+        for instance_id in batch:
+            try:
+                ec2.terminate_instances(InstanceIds=[instance_id])
+                ended += 1
+            except ClientError as error:
+                if _code(error) not in GONE_CODES:
+                    failures.append(f"terminating {instance_id}: {error}")
+    log("instances_terminated", annex_id=annex_id, count=ended)
+    return ended, failures
 
 
-def cancel_spot_fleets(ec2: Any, annex_id: str) -> int:
-    request_ids = annex_spot_fleets(ec2, annex_id)
+def cancel_spot_fleets(ec2: Any, annex_id: str, profile_arn: str) -> tuple[int, list[str]]:
+    """(fleets cancelled, failures): CancelSpotFleetRequests answers 200 with the fleets it could not
+    cancel in UnsuccessfulFleetRequests."""
+    request_ids = annex_spot_fleets(ec2, annex_id, profile_arn)
+    failures: list[str] = []
+    cancelled = 0
     for batch in batches(request_ids, CANCEL_BATCH):
-        ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=batch, TerminateInstances=True)
-    log("spot_fleets_cancelled", annex_id=annex_id, count=len(request_ids))
-    return len(request_ids)
+        reply = ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=batch, TerminateInstances=True)
+        cancelled += len(reply.get("SuccessfulFleetRequests", []))
+        for refused in reply.get("UnsuccessfulFleetRequests", []):
+            error = refused.get("Error", {})
+            if error.get("Code") not in GONE_CODES:
+                failures.append(
+                    f"cancelling {refused.get('SpotFleetRequestId')}: {error.get('Code')}: {error.get('Message')}"
+                )
+    log("spot_fleets_cancelled", annex_id=annex_id, count=cancelled)
+    return cancelled, failures
 
 
 def delete_config(s3: Any, bucket: str, annex_id: str) -> None:
     # S3 answers a delete of a missing key with success: a second run is harmless. A bucket that is
-    # gone (a joining user's, destroyed) holds no tarball either.
+    # gone holds no tarball either.
     key = f"config-{annex_id}.tar.gz"
     try:
         s3.delete_object(Bucket=bucket, Key=key)
@@ -110,35 +160,27 @@ def delete_config(s3: Any, bucket: str, annex_id: str) -> None:
     log("config_deleted", annex_id=annex_id, bucket=bucket, key=key)
 
 
-def _listed(value: Any) -> list[Any]:
-    """A policy element that may be one value or a list of them."""
-    return value if isinstance(value, list) else [value]
-
-
-def granted_buckets(iam: Any, role_name: str) -> set[str]:
-    """The buckets this function's role may delete tarballs from, by its inline policies."""
-    buckets = set()
-    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
-        for policy_name in page["PolicyNames"]:
-            document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
-            for statement in _listed(document["Statement"]):
-                if statement.get("Effect") != "Allow" or "s3:DeleteObject" not in _listed(statement.get("Action")):
-                    continue
-                matches = (CONFIG_OBJECTS.match(resource) for resource in _listed(statement.get("Resource")))
-                buckets.update(match.group(1) for match in matches if match)
-    return buckets
-
-
-def delete_rule(events: Any, annex_id: str) -> None:
-    for call, kwargs in (
-        (events.remove_targets, {"Rule": annex_id, "Ids": [annex_id]}),
-        (events.delete_rule, {"Name": annex_id}),
-    ):
+def delete_rule(events: Any, annex_id: str, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Remove the rule's one target, then the rule: condor_annex names both after the annex."""
+    try:
+        removed = events.remove_targets(Rule=annex_id, Ids=[annex_id])
+    except ClientError as error:
+        if _code(error) not in GONE_CODES:
+            raise
+    else:
+        if removed.get("FailedEntryCount"):
+            raise LeaseEnforcementError(f"removing rule {annex_id}'s target: {removed.get('FailedEntries')}")
+    for wait in (*DELETE_RULE_WAITS, None):
         try:
-            call(**kwargs)
+            events.delete_rule(Name=annex_id)
+            break
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            if _code(error) in GONE_CODES:
+                break
+            if _code(error) != "ValidationException" or wait is None:
                 raise
+            log("rule_delete_retried", annex_id=annex_id, wait=wait, reason=str(error))
+            sleep(wait)
     log("rule_deleted", annex_id=annex_id)
 
 
@@ -150,22 +192,14 @@ def parse_event(event: dict[str, Any]) -> tuple[str, str | None, float]:
         expiration = float(event["LeaseExpiration"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"event for annex {annex_id} has no numeric LeaseExpiration") from error
-    # condor_annex's lease update sends an empty S3BucketName: None, the buckets are looked up.
+    # condor_annex's lease update sends an empty S3BucketName: None, the function's own bucket is used.
     return annex_id, event.get("S3BucketName") or None, expiration
 
 
-def buckets_of(bucket: str | None) -> list[str]:
-    """The event's bucket; for an empty one, ours and those of the users who joined this setup."""
-    if bucket:
-        return [bucket]
-    ours = os.environ.get("S3_BUCKET_NAME", "")
-    role_name = os.environ.get("LEASE_ROLE_NAME", "")
-    joined = granted_buckets(boto3.client("iam"), role_name) if role_name else set()
-    return sorted(({ours} if ours else set()) | joined)
-
-
 def enforce(
-    event: dict[str, Any], end_annex: Callable[[Any, str], int], now: Callable[[], float] = time.time
+    event: dict[str, Any],
+    end_annex: Callable[[Any, str, str], tuple[int, list[str]]],
+    now: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     annex_id, bucket, expiration = parse_event(event)
     if now() <= expiration:
@@ -176,23 +210,23 @@ def enforce(
     ec2, s3, events = boto3.client("ec2"), boto3.client("s3"), boto3.client("events")
     failures: list[str] = []
     ended = 0
-    try:
-        ended = end_annex(ec2, annex_id)
-    except ClientError as error:
-        failures.append(f"ending the annex's instances: {error}")
-    buckets: list[str] = []
-    try:
-        buckets = buckets_of(bucket)
-    except ClientError as error:
-        failures.append(f"reading the buckets this function may delete from: {error}")
+    profile_arn = os.environ.get("INSTANCE_PROFILE_ARN", "")
+    if not profile_arn:
+        failures.append("INSTANCE_PROFILE_ARN is not set: no instance can be told to be this user's annex")
     else:
-        if not buckets:
-            failures.append("no bucket: the event's S3BucketName is empty and S3_BUCKET_NAME is not set")
-    for each in buckets:
         try:
-            delete_config(s3, each, annex_id)
+            ended, refused = end_annex(ec2, annex_id, profile_arn)
+            failures += refused
         except ClientError as error:
-            failures.append(f"deleting config-{annex_id}.tar.gz from {each}: {error}")
+            failures.append(f"ending the annex's instances: {error}")
+    bucket = bucket or os.environ.get("S3_BUCKET_NAME", "")
+    if not bucket:
+        failures.append("no bucket: the event's S3BucketName is empty and S3_BUCKET_NAME is not set")
+    else:
+        try:
+            delete_config(s3, bucket, annex_id)
+        except ClientError as error:
+            failures.append(f"deleting config-{annex_id}.tar.gz from {bucket}: {error}")
 
     if failures:
         log("lease_enforcement_failed", annex_id=annex_id, failures=failures)

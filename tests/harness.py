@@ -254,11 +254,12 @@ class RegionHolds:
     key_pairs: dict[str, dict[str, str]] = field(default_factory=dict)
     stacks: dict[str, dict[str, str]] = field(default_factory=dict)
     default_vpc: bool = True
-    # What a setup made here shares with stacks that join it: the lease functions' role, the group the
-    # HTCondorAnnex-SecurityGroup stack names, and that group's rules (id -> the data source's fields).
+    # The lease functions' role and the group the HTCondorAnnex-SecurityGroup stack names: a stack
+    # joining this setup must leave both alone.
     lease_role: str = "first-lease-role-5e6f7a8"
     security_group_id: str = "sg-0f1e2d3c4b5a69788"
-    security_group_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Data sources that fail here with an error other than "not found" (token -> the provider's message).
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 # A stack that joins the setup of the stack `first` of this project (`joinStack`).
@@ -324,7 +325,6 @@ class _Mocks(pulumi_mocks.Mocks):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer", "userId": "AIDA"}, []
         holds = self.account.get(region or self.default_region, RegionHolds())
-        missing = ("name", "couldn't find resource")
         if args.token == "aws:ec2/getVpcs:getVpcs":
             assert args.args["filters"] == [{"name": "is-default", "values": ["true"]}], args.args
             return {"ids": [default_vpc_id(region or self.default_region)] if holds.default_vpc else []}, []
@@ -338,25 +338,23 @@ class _Mocks(pulumi_mocks.Mocks):
                 "arn": f"arn:aws:lambda:{region or self.default_region}:{ACCOUNT_ID}:function:{name}",
                 "role": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
             }, []
-        if args.token == "aws:vpc/getSecurityGroupRules:getSecurityGroupRules":
-            assert args.args["filters"] == [{"name": "group-id", "values": [holds.security_group_id]}], args.args
-            return {"ids": sorted(holds.security_group_rules)}, []
-        if args.token == "aws:vpc/getSecurityGroupRule:getSecurityGroupRule":
-            return holds.security_group_rules[args.args["securityGroupRuleId"]], []
         if args.token == "aws:cloudwatch/getLogGroups:getLogGroups":
             prefix = args.args["logGroupNamePrefix"]
             return {"logGroupNames": sorted(name for name in holds.log_groups if name.startswith(prefix))}, []
         if args.token == "aws:cloudwatch/getLogGroup:getLogGroup":
             return {"tags": holds.log_groups[args.args["name"]]}, []
-        # The single-resource data sources fail when the resource is missing, as the provider's do.
-        for token, kind, key in (
-            ("aws:ec2/getKeyPair:getKeyPair", holds.key_pairs, "keyName"),
-            ("aws:cloudformation/getStack:getStack", holds.stacks, "name"),
+        if args.token in holds.errors:
+            return {}, [("name", holds.errors[args.token])]
+        # The single-resource data sources fail when the resource is missing, with the messages
+        # terraform-provider-aws gives (tfresource.NotFound; SingularDataSourceFindError).
+        for token, kind, key, missing in (
+            ("aws:ec2/getKeyPair:getKeyPair", holds.key_pairs, "keyName", "no matching EC2 Key Pair found"),
+            ("aws:cloudformation/getStack:getStack", holds.stacks, "name", "couldn't find resource"),
         ):
             if args.token == token:
                 name = args.args[key]
                 if name not in kind:
-                    return {}, [missing]
+                    return {}, [(key, missing)]
                 if kind is holds.stacks:
                     stack_id = f"arn:aws:cloudformation:{region or self.default_region}:{ACCOUNT_ID}:stack/{name}/1"
                     outputs = {"SecurityGroupID": holds.security_group_id} if name == SECURITY_GROUP_STACK else {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import MAX_REGIONS
-from tests.harness import JOIN, Program, RegionHolds, Registration, first_users_setup, run_program
+from tests.harness import JOIN, Program, Registration, first_users_setup, run_program
 
 # Long names first: a name limit is reached by the longest region name.
 LONGEST_REGIONS = [
@@ -216,25 +216,40 @@ def joining() -> Program:
     return run_program(config, account={region: first_users_setup() for region in LONGEST_REGIONS}, stack="s" * 100)
 
 
-# How many users can join one setup: each adds its grant to the shared lease role, whose inline
-# policies share ROLE_INLINE_POLICIES_CHARACTERS with the first user's own (the README says so).
-JOINING_USERS_PER_SETUP = 45
+# What every user's stack, the first and each joining one, draws on, at AWS's default quotas: per
+# account, IAM's 1,000 roles, 1,000 instance profiles, 1,500 customer managed policies and 5,000
+# users (IAM quotas page) and S3's 10,000 general purpose buckets (S3 user guide, "Bucket quotas");
+# per region, 2,500 VPC security groups (Amazon VPC quotas). Lambda functions and log groups have no
+# count quota near these. Each user has their own group, so a group's 60 inbound rules bind no one.
+ACCOUNT_QUOTAS = {
+    "aws:iam/role:Role": 1_000,
+    "aws:iam/instanceProfile:InstanceProfile": 1_000,
+    "aws:iam/policy:Policy": 1_500,
+    "aws:iam/user:User": 5_000,
+    "aws:s3/bucket:Bucket": 10_000,
+}
+REGION_QUOTAS = {"aws:ec2/securityGroup:SecurityGroup": 2_500}
+# The README's figures, by regions listed, in an account holding nothing else: IAM roles bind first.
+JOINING_USERS = {1: 248, MAX_REGIONS: 23}
 
 
-def test_the_users_the_readme_promises_fit_on_the_shared_lease_role(program: Program, joining: Program):
-    first = max(
-        iam_size(p.inputs["policy"]) for p in of_type(program, "aws:iam/rolePolicy:RolePolicy") if "lease" in p.name
+@pytest.mark.parametrize("regions", sorted(JOINING_USERS))
+def test_the_joining_users_the_readme_promises_fit_the_accounts_quotas(regions: int):
+    names = json.dumps(LONGEST_REGIONS[:regions])
+    first = run_program({"condor-annex:regions": names})
+    joiner = run_program(
+        {**JOIN, "condor-annex:regions": names}, account={region: first_users_setup() for region in LONGEST_REGIONS}
     )
-    grants = [
-        p for p in of_type(joining, "aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == RegionHolds().lease_role
-    ]
-    assert len(grants) == MAX_REGIONS, "one grant per region"
-    grant = max(iam_size(p.inputs["policy"]) for p in grants)
-    assert (
-        first + JOINING_USERS_PER_SETUP * grant
-        <= ROLE_INLINE_POLICIES_CHARACTERS
-        < first + (JOINING_USERS_PER_SETUP + 1) * grant
-    )
+    room = {
+        type_: (quota - len(of_type(first, type_))) // len(of_type(joiner, type_))
+        for type_, quota in ACCOUNT_QUOTAS.items()
+    }
+    room |= {
+        type_: (quota - len(of_type(first, type_)) // regions) // (len(of_type(joiner, type_)) // regions)
+        for type_, quota in REGION_QUOTAS.items()
+    }
+    binding = min(room, key=room.__getitem__)
+    assert (binding, room[binding]) == ("aws:iam/role:Role", JOINING_USERS[regions]), room
 
 
 @pytest.mark.parametrize("type_, key, rule", NAME_RULES, ids=[rule[0] for rule in NAME_RULES])

@@ -51,6 +51,36 @@ def test_another_stack_of_this_program_in_the_region_is_refused_naming_it():
     assert "condor-annex/colleague" in message and "or join it: set joinStack to the <project>/<stack>" in message
 
 
+# What the provider says when the deployer may not read: AWS's AccessDenied, as the SDK words it.
+DENIED = (
+    "reading CloudFormation Stack (HTCondorAnnex-ConfigurationBucket): operation error CloudFormation: "
+    "GetTemplate, https response error StatusCode: 403, api error AccessDenied: User: "
+    "arn:aws:iam::123456789012:user/deployer is not authorized to perform: cloudformation:GetTemplate"
+)
+EXPIRED = "operation error EC2: DescribeKeyPairs, https response error StatusCode: 400, api error RequestExpired"
+
+
+@pytest.mark.parametrize(
+    "token, error, named",
+    [
+        (
+            "aws:cloudformation/getStack:getStack",
+            DENIED,
+            "cloudformation:DescribeStacks and cloudformation:GetTemplate",
+        ),
+        ("aws:ec2/getKeyPair:getKeyPair", EXPIRED, "ec2:DescribeKeyPairs"),
+    ],
+    ids=["access-denied", "expired-credentials"],
+)
+def test_a_read_that_fails_for_another_reason_than_not_found_stops_the_up(token: str, error: str, named: str):
+    """Only "not found" means free: a denied or failed read would otherwise pass the check and let
+    the up collide part-way with an earlier setup it could not see."""
+    held = RegionHolds(**{**EARLIER_SETUP.__dict__, "errors": {token: error}})
+    message, _ = refused({"us-east-1": held})
+    assert "could not tell whether" in message and "in us-east-1, so nothing was created" in message
+    assert error in message and f"need {named} in us-east-1" in message
+
+
 def test_what_this_stack_made_itself_lets_a_rerun_through():
     holds = RegionHolds(
         functions={CONNECTIVITY_FUNCTION_NAME: THIS_STACK},

@@ -33,7 +33,7 @@ def actions(statement: dict) -> set[str]:
 
 
 def test_exactly_the_calls_condor_annex_makes(statements: dict):
-    granted = set().union(*(actions(s) for s in statements.values()))
+    granted = set().union(*(actions(s) for s in statements.values() if s["Effect"] == "Allow"))
     assert granted == {
         "lambda:InvokeFunction",
         "lambda:GetFunction",
@@ -50,7 +50,25 @@ def test_exactly_the_calls_condor_annex_makes(statements: dict):
         "iam:PassRole",
         "cloudformation:DescribeStacks",
     }
-    assert all(s["Effect"] == "Allow" for s in statements.values())
+    # The one Deny: rules on custom buses, which the rules' Allow (rule/*) would otherwise match.
+    denied = {sid: s for sid, s in statements.items() if s["Effect"] == "Deny"}
+    assert list(denied) == ["us-east-1/NoRulesOnOtherBuses"]
+    assert denied["us-east-1/NoRulesOnOtherBuses"]["Resource"] == f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/*/*"
+
+
+def test_no_key_can_make_an_instance_look_like_an_annex_or_aim_a_rule_elsewhere(program: Program, statements: dict):
+    """The escalation route: tag another instance `htcondor:AnnexName`, aim a rule with an expired
+    lease at a lease function. Tags come only with RunInstances (AWS's tagging guide, ec2:CreateAction),
+    and rules aim only at this user's own two functions, every target of a call (ForAllValues)."""
+    outputs = {name: output.value for name, output in program.outputs.items()}
+    assert statements["us-east-1/TagAnnexInstances"]["Condition"] == {
+        "StringEquals": {"ec2:CreateAction": "RunInstances"}
+    }
+    assert statements["us-east-1/AimRulesAtOwnLeaseFunctions"]["Action"] == "events:PutTargets"
+    assert statements["us-east-1/AimRulesAtOwnLeaseFunctions"]["Condition"] == {
+        "ForAllValues:ArnEquals": {"events:TargetArn": [outputs["odiLeaseFunctionArn"], outputs["sfrLeaseFunctionArn"]]}
+    }
+    assert "events:PutTargets" not in actions(statements["us-east-1/ManageLeaseRules"])
 
 
 def test_no_wildcard_resource_without_a_region_condition(statements: dict):

@@ -231,8 +231,8 @@ def _launch(deployed: Deployed, region: str = REGION, group: str = "", key: str 
 
 
 def _condor_annex_calls(deployed: Deployed, region: str) -> list[tuple[str, Callable[[], Any]]]:
-    """Every call condor_annex makes in one region for -check-setup, an ODI annex, an SFR annex,
-    -status and a rollback."""
+    """Every call condor_annex makes in one region for -check-setup, an ODI annex (its tag comes with
+    RunInstances), an SFR annex, -status and a rollback."""
     user = deployed.annex_user
     functions = user.client("lambda", region_name=region)
     events = user.client("events", region_name=region)
@@ -240,10 +240,9 @@ def _condor_annex_calls(deployed: Deployed, region: str) -> list[tuple[str, Call
     bucket = deployed.buckets[region]
     function_arns = deployed.function_arns[region]
     rule_input = json.dumps({"AnnexID": ANNEX, "S3BucketName": bucket, "LeaseExpiration": 1_900_000_000})
-    launched: dict[str, str] = {}
 
     def run_instances() -> None:
-        launched["id"] = _launch(deployed, region)()["Instances"][0]["InstanceId"]
+        _launch(deployed, region)()
 
     calls: list[tuple[str, Callable[[], Any]]] = [
         *(
@@ -283,10 +282,6 @@ def _condor_annex_calls(deployed: Deployed, region: str) -> list[tuple[str, Call
             ),
         ),
         ("ec2:RunInstances", run_instances),
-        (
-            "ec2:CreateTags",
-            lambda: ec2.create_tags(Resources=[launched["id"]], Tags=[{"Key": ANNEX_TAG, "Value": ANNEX}]),
-        ),
         (
             "ec2:RequestSpotFleet",
             lambda: ec2.request_spot_fleet(
@@ -408,7 +403,7 @@ def test_every_call_condor_annex_makes_is_allowed_in_each_region(account: Deploy
     calls = [call for region in REGIONS for call in _condor_annex_calls(account, region)]
     outcomes = _outcomes(calls)
     assert outcomes == {name: "allowed" for name, _ in calls}
-    assert len(calls) == 2 * 17
+    assert len(calls) == 2 * 16
 
 
 def test_calls_outside_its_job_are_denied(account: Deployed):
@@ -454,11 +449,26 @@ def test_conditions_moto_cannot_evaluate(account: Deployed):
             for key, condition in (
                 ((region, "ReportAnnexStatus"), {"StringEquals": {"aws:RequestedRegion": region}}),
                 ((region, "PassInstanceRole"), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+                ((region, "TagAnnexInstances"), {"StringEquals": {"ec2:CreateAction": "RunInstances"}}),
+                (
+                    (region, "AimRulesAtOwnLeaseFunctions"),
+                    {
+                        "ForAllValues:ArnEquals": {
+                            "events:TargetArn": [
+                                account.function_arns[region]["odiLeaseFunctionArn"],
+                                account.function_arns[region]["sfrLeaseFunctionArn"],
+                            ]
+                        }
+                    },
+                ),
             )
         },
     }
     unconditioned_wildcards = [
         s["Sid"] for s in account.document["Statement"] if s["Resource"] == "*" and "Condition" not in s
+    ]
+    assert [s["Sid"] for s in account.document["Statement"] if s["Effect"] == "Deny"] == [
+        "NoRulesOnOtherBuses" for _ in REGIONS
     ]
     assert unconditioned_wildcards == []
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from components.account import AccountConflict
 from components.contract import KEY_PAIR_NAME, STACK_NAMES
+from components.lambdas import lease_function_name
 from components.settings import ConfigError
 from tests.harness import (
     ACCOUNT_ID,
@@ -16,6 +16,7 @@ from tests.harness import (
     JOIN,
     Program,
     RegionHolds,
+    default_vpc_id,
     first_users_setup,
     policy,
     run_program,
@@ -24,12 +25,7 @@ from tests.harness import (
 
 JOINED = "condor-annex/first"
 FIRST = FIRST_STACK_TAGS
-THIS_STACK = {**FIRST, "pulumi-stack": "test"}
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-
-
-def rule(cidr: str, port: int, tags: dict[str, str]) -> dict[str, Any]:
-    return {"isEgress": False, "ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": cidr, "tags": tags}
 
 
 @pytest.fixture(scope="module")
@@ -49,98 +45,103 @@ def aws_types(program: Program) -> list[str]:
     )
 
 
-def test_the_joining_user_makes_their_own_bucket_profile_key_pair_image_and_user_and_nothing_shared(
-    joined: Program,
-):
-    made = aws_types(joined)
-    for shared in (
-        "aws:lambda/function:Function",
-        "aws:cloudwatch/logGroup:LogGroup",
+OWN_FUNCTIONS = {contract: lease_function_name(contract, "condor-annex/test") for contract in ("odiLease", "sfrLease")}
+
+
+def test_the_joining_user_makes_everything_of_their_own_but_what_condor_annex_fixes_by_name(joined: Program):
+    """Shared: the connectivity function and the marker stacks, whose names condor_annex fixes.
+    Everything else is the user's own, so no user's key, lease or CIDRs reach another's annexes."""
+    outside_image = [r for r in joined.registrations if r.urn not in image_parts(joined)]
+    assert "aws:cloudformation/stack:Stack" not in aws_types(joined)
+    functions = sorted(r.inputs["name"] for r in outside_image if r.type == "aws:lambda/function:Function")
+    assert functions == sorted(OWN_FUNCTIONS.values())
+    assert all(len(name) <= 64 for name in functions), "Lambda: function names of at most 64 characters"
+    for own in (
+        "aws:s3/bucket:Bucket",
+        "aws:iam/instanceProfile:InstanceProfile",
+        "aws:ec2/keyPair:KeyPair",
         "aws:ec2/securityGroup:SecurityGroup",
     ):
-        assert shared not in made, f"a joining stack made a {shared}, which the stack it joins holds"
-    assert "aws:cloudformation/stack:Stack" not in made
-    outside_image = [r for r in joined.registrations if r.urn not in image_parts(joined)]
-    for own in ("aws:s3/bucket:Bucket", "aws:iam/instanceProfile:InstanceProfile", "aws:ec2/keyPair:KeyPair"):
         assert len([r for r in outside_image if r.type == own]) == 1, own
     assert len(joined.of_type("aws:imagebuilder/image:Image")) == 1
     assert joined.named("annex-key-pair-us-east-1").inputs["keyName"] == f"{KEY_PAIR_NAME}-test"
     assert len(joined.of_type("aws:iam/user:User")) == 1 and len(joined.of_type("aws:iam/accessKey:AccessKey")) == 1
 
 
-def test_user_config_points_at_the_shared_functions_and_group_and_at_the_users_own_parts(joined: Program):
+def test_nothing_of_the_first_users_is_changed(joined: Program):
+    """No policy on the first user's lease role, no rule in the first user's security group."""
+    holds = RegionHolds()
+    assert [
+        r.name for r in joined.of_type("aws:iam/rolePolicy:RolePolicy") if r.inputs["role"] == holds.lease_role
+    ] == []
+    groups = {r.inputs["securityGroupId"] for r in joined.of_type(INGRESS)}
+    assert groups == {joined.outputs["byRegion"].value["us-east-1"]["securityGroupId"]} != {holds.security_group_id}
+
+
+def test_user_config_points_at_the_shared_connectivity_function_and_at_the_users_own_parts(joined: Program):
     knobs = joined.outputs["userConfigKnobs"].value
     by_region = joined.outputs["byRegion"].value["us-east-1"]
     bucket = joined.named("annex-us-east-1-config").outputs["bucket"]
     assert knobs["us_east_1.ANNEX_DEFAULT_S3_BUCKET"] == bucket == by_region["bucketName"]
     assert knobs["us_east_1.ANNEX_DEFAULT_ODI_KEY_NAME"] == f"{KEY_PAIR_NAME}-test" == by_region["keyPairName"]
-    shared_function = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:HTCondorAnnex-"
-    assert knobs["us_east_1.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"] == shared_function + "odiLease"
-    assert knobs["us_east_1.ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN"] == shared_function + "sfrLease"
-    assert knobs["us_east_1.ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS"] == RegionHolds().security_group_id
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:"
+    assert knobs["us_east_1.ANNEX_DEFAULT_ODI_LEASE_FUNCTION_ARN"] == function + OWN_FUNCTIONS["odiLease"]
+    assert knobs["us_east_1.ANNEX_DEFAULT_SFR_LEASE_FUNCTION_ARN"] == function + OWN_FUNCTIONS["sfrLease"]
+    assert by_region["connectivityFunctionArn"] == function + "HTCondorAnnex-CheckConnectivity"
+    (group,) = {r.inputs["securityGroupId"] for r in joined.of_type(INGRESS)}
+    assert knobs["us_east_1.ANNEX_DEFAULT_ODI_SECURITY_GROUP_IDS"] == group == by_region["securityGroupId"]
     profile = joined.named("annex-us-east-1-instance-profile").outputs["arn"]
     assert knobs["us_east_1.ANNEX_DEFAULT_ODI_INSTANCE_PROFILE_ARN"] == profile
     assert set(by_region["checkSetupStackIds"]) == set(STACK_NAMES)
 
 
-def test_the_users_key_launches_only_with_their_own_key_pair_and_profile_and_writes_only_their_bucket(
+def test_the_users_lease_functions_end_only_annexes_with_their_own_profile(joined: Program):
+    profile = joined.named("annex-us-east-1-instance-profile").outputs["arn"]
+    bucket = joined.named("annex-us-east-1-config").outputs["bucket"]
+    for contract in OWN_FUNCTIONS:
+        variables = joined.named(f"annex-us-east-1-functions-{contract}").inputs["environment"]["variables"]
+        assert variables == {"S3_BUCKET_NAME": bucket, "INSTANCE_PROFILE_ARN": profile}
+    statements = statements_by_sid(policy(joined.named("annex-us-east-1-functions-lease-policy")))
+    assert statements["TerminateAnnexInstances"]["Condition"] == {"ArnEquals": {"ec2:InstanceProfile": profile}}
+
+
+def test_the_users_key_launches_only_with_their_own_parts_and_aims_rules_only_at_their_own_functions(
     joined: Program,
 ):
     statements = statements_by_sid(policy(joined.named("annex-user-us-east-1")))
     launch = statements["LaunchAnnexInstances"]["Resource"]
     assert f"arn:aws:ec2:us-east-1:{ACCOUNT_ID}:key-pair/{KEY_PAIR_NAME}-test" in launch
     assert not any(resource.endswith(f"key-pair/{KEY_PAIR_NAME}") for resource in launch)
+    group = joined.outputs["byRegion"].value["us-east-1"]["securityGroupId"]
+    assert group != RegionHolds().security_group_id
+    assert f"arn:aws:ec2:us-east-1:{ACCOUNT_ID}:security-group/{group}" in launch
     bucket = joined.named("annex-us-east-1-config").outputs["bucket"]
     assert statements["UploadAnnexConfig"]["Resource"] == f"arn:aws:s3:::{bucket}/config-*.tar.gz"
     role = joined.named("annex-us-east-1-instance-role").outputs["arn"]
     assert statements["PassInstanceRole"]["Resource"] == role
-    assert statements["InspectLeaseFunctions"]["Resource"] == [
-        f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:HTCondorAnnex-odiLease",
-        f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:HTCondorAnnex-sfrLease",
-    ]
+    own = [f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{name}" for name in OWN_FUNCTIONS.values()]
+    assert statements["InspectLeaseFunctions"]["Resource"] == own
+    assert statements["AimRulesAtOwnLeaseFunctions"]["Condition"] == {
+        "ForAllValues:ArnEquals": {"events:TargetArn": own}
+    }
 
 
-def test_the_shared_lease_functions_may_delete_the_joining_users_expired_tarballs(joined: Program):
-    lease_grants = [
-        r for r in joined.of_type("aws:iam/rolePolicy:RolePolicy") if r.inputs["role"] == RegionHolds().lease_role
-    ]
-    assert len(lease_grants) == 1
-    bucket = joined.named("annex-us-east-1-config").outputs["bucket"]
-    assert policy(lease_grants[0])["Statement"] == [
-        {
-            "Sid": "DeleteExpiredAnnexConfig",
-            "Effect": "Allow",
-            "Action": "s3:DeleteObject",
-            "Resource": f"arn:aws:s3:::{bucket}/config-*.tar.gz",
-        }
-    ]
-
-
-def test_the_first_users_destroy_is_not_blocked_by_the_policies_joining_users_added():
+def test_the_first_users_destroy_is_not_blocked_by_the_policies_earlier_joining_users_added():
     first = run_program()
     assert first.named("annex-us-east-1-functions-lease-role").inputs["forceDetachPolicies"] is True
 
 
-def test_the_joining_user_admits_their_machine_once_and_repeats_no_rule_the_group_has():
-    holds = first_users_setup(
-        security_group_rules={
-            "sgr-first-condor": rule("0.0.0.0/0", 9618, FIRST),
-            "sgr-first-ssh": rule("203.0.113.7/32", 22, FIRST),
-            # This stack's own rule from its last up stays this stack's.
-            "sgr-ours": rule("198.51.100.7/32", 9618, THIS_STACK),
-        }
-    )
+def test_the_joining_users_group_admits_their_own_cidrs_whatever_the_first_users_admits():
     config = {
         **JOIN,
-        "condor-annex:condorIngressCidrs": json.dumps(["0.0.0.0/0", "198.51.100.7/32"]),
-        "condor-annex:sshIngressCidrs": json.dumps(["203.0.113.7/32", "198.51.100.7/32"]),
+        "condor-annex:condorIngressCidrs": json.dumps(["198.51.100.7/32"]),
+        "condor-annex:sshIngressCidrs": json.dumps(["198.51.100.7/32"]),
     }
-    program = run_program(config, account={"us-east-1": holds})
+    program = run_program(config, account={"us-east-1": first_users_setup()})
     made = {(r.inputs["fromPort"], r.inputs["cidrIpv4"]) for r in program.of_type(INGRESS)}
     assert made == {(9618, "198.51.100.7/32"), (22, "198.51.100.7/32")}
-    for each in program.of_type(INGRESS):
-        assert each.inputs["securityGroupId"] == holds.security_group_id
-        assert each.inputs["tags"]["pulumi-stack"] == "test"
+    (group,) = program.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert group.inputs["vpcId"] == default_vpc_id("us-east-1")
 
 
 def refused(config: dict[str, str], account: dict[str, RegionHolds]) -> str:
@@ -167,6 +168,16 @@ def test_a_setup_someone_else_holds_is_not_joined():
         f"Lambda function HTCondorAnnex-odiLease in us-east-1 is held by no Pulumi stack (condor_annex -setup, "
         f"or made by hand), not by {JOINED}, the stack joinStack names"
     ) in message
+
+
+def test_the_joining_users_lease_function_names_held_by_another_are_refused():
+    holds = first_users_setup()
+    holds.functions[OWN_FUNCTIONS["odiLease"]] = {**FIRST, "pulumi-stack": "someone"}
+    message = refused(JOIN, {"us-east-1": holds})
+    assert (
+        f"Lambda function {OWN_FUNCTIONS['odiLease']} in us-east-1 already exists, held by Pulumi stack "
+        "condor-annex/someone" in message
+    )
 
 
 def test_the_joining_users_key_pair_name_held_by_another_is_refused():
@@ -206,7 +217,8 @@ def test_the_users_check_waits_for_every_part_of_their_own(joined: Program):
         "annex-us-east-1-config",
         "annex-us-east-1-instance-profile",
         "annex-us-east-1-instance-config-download",
-        f"annex-us-east-1-lease-{RegionHolds().lease_role}",
+        "annex-us-east-1-functions-odiLease",
+        "annex-us-east-1-functions-sfrLease",
         "annex-us-east-1-sg-condor-203.0.113.7-32",
         "annex-key-pair-us-east-1",
         "annex-user-us-east-1-attachment",

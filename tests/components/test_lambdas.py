@@ -54,9 +54,9 @@ def test_lease_role_policy_is_narrow(program: Program):
     events = statements["RemoveExpiredLeaseRules"]
     assert sorted(events["Action"]) == ["events:DeleteRule", "events:RemoveTargets"]
     assert events["Resource"] == f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/*"
-    assert statements["TerminateAnnexInstances"]["Condition"] == {
-        "Null": {"aws:ResourceTag/htcondor:AnnexName": "false"}
-    }
+    # Only instances with the user's instance profile, which a tag cannot fake (ec2:InstanceProfile).
+    profile = program.named("annex-us-east-1-instance-profile").outputs["arn"]
+    assert statements["TerminateAnnexInstances"]["Condition"] == {"ArnEquals": {"ec2:InstanceProfile": profile}}
     bucket = program.named("annex-us-east-1-config").outputs["bucket"]
     assert statements["DeleteExpiredAnnexConfig"] == {
         "Sid": "DeleteExpiredAnnexConfig",
@@ -103,16 +103,12 @@ def test_events_may_invoke_lease_functions(program: Program, contract: str):
     assert permission.inputs["function"] == FUNCTIONS[f"annex-us-east-1-functions-{contract}"][0]
 
 
-def test_lease_functions_know_their_bucket_and_the_role_that_names_joined_ones(program: Program):
+def test_lease_functions_know_their_bucket_and_the_users_instance_profile(program: Program):
     bucket = program.named("annex-us-east-1-config").outputs["bucket"]
-    role = program.named("annex-us-east-1-functions-lease-role").outputs
+    profile = program.named("annex-us-east-1-instance-profile").outputs["arn"]
     for resource in ("annex-us-east-1-functions-odiLease", "annex-us-east-1-functions-sfrLease"):
         variables = program.named(resource).inputs["environment"]["variables"]
-        assert variables == {"S3_BUCKET_NAME": bucket, "LEASE_ROLE_NAME": role["name"]}
+        assert variables == {"S3_BUCKET_NAME": bucket, "INSTANCE_PROFILE_ARN": profile}
     statements = statements_by_sid(policy(program.named("annex-us-east-1-functions-lease-policy")))
-    assert statements["FindJoinedBuckets"] == {
-        "Sid": "FindJoinedBuckets",
-        "Effect": "Allow",
-        "Action": ["iam:GetRolePolicy", "iam:ListRolePolicies"],
-        "Resource": role["arn"],
-    }
+    granted = [a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not any(action.startswith("iam:") for action in granted), granted

@@ -209,3 +209,13 @@ def test_connection_options():
     assert connection["port"] == 2222 and connection["user"] == "annex"
     assert connection["hostKey"] == HOST_KEY
     assert connection["dialErrorLimit"] >= 10
+
+
+@pytest.mark.parametrize(
+    "version, own_key", [("8.7.3", False), ("9.0.17", True), ("10.0.9", True), ("24.0.23", True), ("25.0.13", False)]
+)
+def test_tokens_are_not_signed_with_the_password_every_annex_tarball_carries(version: str, own_key: bool):
+    """9.0 to 24.0 sign tokens with SEC_PASSWORD_FILE by default, which condor_annex copies into
+    every annex tarball; 25.0's tarballs carry a password of their own, and 8.7 has no tokens."""
+    text = condor_config_text(CondorRelease(version), 9618, None)
+    assert ("SEC_TOKEN_POOL_SIGNING_KEY_FILE = $(LOCAL_DIR)/token_signing_key" in text) is own_key

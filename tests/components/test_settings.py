@@ -63,6 +63,7 @@ BAD_CONFIGS = [
     ({f"{P}:poolPassword": ""}, f"{P}:poolPassword is required", "--secret"),
     ({f"{P}:poolPassword": "line1\nline2"}, f"{P}:poolPassword = [secret]", "one line"),
     ({f"{P}:poolPassword": "x" * 256}, f"{P}:poolPassword = [secret]", "255 bytes"),
+    ({f"{P}:poolPassword": "fifteen-chars!!"}, f"{P}:poolPassword = [secret]", "at least 16 characters"),
     ({f"{P}:condorIngressCidrs": '["10.0.0.1/8"]'}, f"{P}:condorIngressCidrs", "host bits"),
     ({f"{P}:condorIngressCidrs": "10.0.0.0/8"}, f"{P}:condorIngressCidrs", "list of IPv4 CIDR"),
     ({f"{P}:condorIngressCidrs": "[]"}, f"{P}:condorIngressCidrs", "at least one"),

@@ -1,4 +1,5 @@
-"""Two users in one account, one joining the other's setup: neither reaches the other's tarballs.
+"""Two users in one account, one joining the other's setup: neither reaches the other's tarballs,
+neither with their key, nor from their annexes, nor through their lease functions.
 
 Each configuration tarball carries its user's pool password. The policies are the ones the program
 registers under mocks for a first user's stack and for a second stack that joins it; moto's IAM
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from tests.harness import ACCOUNT_ID, JOIN, Program, RegionHolds, first_users_setup, run_program
+from tests.harness import ACCOUNT_ID, JOIN, Program, first_users_setup, run_program
 
 REGION = "us-east-1"
 CALLER = f"arn:aws:iam::{ACCOUNT_ID}:user/tester"
@@ -32,15 +33,15 @@ class Registered:
     bucket: str
     user_policy: str
     instance_policy: str
-    lease_policies: list[str]
+    lease_policy: str
 
 
-def _registered(program: Program, lease_policies: list[str]) -> Registered:
+def _registered(program: Program) -> Registered:
     return Registered(
         bucket=program.named(f"annex-{REGION}-config").outputs["bucket"],
         user_policy=program.named(f"annex-user-{REGION}").inputs["policy"],
         instance_policy=program.named(f"annex-{REGION}-instance-config-download").inputs["policy"],
-        lease_policies=lease_policies,
+        lease_policy=program.named(f"annex-{REGION}-functions-lease-policy").inputs["policy"],
     )
 
 
@@ -48,14 +49,7 @@ def _registered(program: Program, lease_policies: list[str]) -> Registered:
 def registered() -> dict[str, Registered]:
     first = run_program(stack="first")
     second = run_program(JOIN, stack="second", account={REGION: first_users_setup()})
-    lease_role = RegionHolds().lease_role
-    grants = [
-        r.inputs["policy"] for r in second.of_type("aws:iam/rolePolicy:RolePolicy") if r.inputs["role"] == lease_role
-    ]
-    return {
-        "first": _registered(first, [first.named(f"annex-{REGION}-functions-lease-policy").inputs["policy"]]),
-        "second": _registered(second, grants),
-    }
+    return {"first": _registered(first), "second": _registered(second)}
 
 
 def _session(credentials: dict[str, str]) -> boto3.Session:
@@ -85,7 +79,7 @@ def _role(iam: Any, name: str, policies: list[str]) -> str:
 
 @pytest.fixture
 def sessions(registered: dict[str, Registered]) -> Iterator[dict[str, Callable[[], boto3.Session]]]:
-    """The annex users, the annex instance roles, the shared lease role and an administrator, each
+    """The annex users, the annex instance roles, each user's lease role and an administrator, each
     tarball already uploaded by the deployer."""
     with mock_aws():
         iam = boto3.client("iam", region_name=REGION)
@@ -100,7 +94,8 @@ def sessions(registered: dict[str, Registered]) -> Iterator[dict[str, Callable[[
         roles = {
             "first instance": _role(iam, "first-instance", [registered["first"].instance_policy]),
             "second instance": _role(iam, "second-instance", [registered["second"].instance_policy]),
-            "lease": _role(iam, "lease", registered["first"].lease_policies + registered["second"].lease_policies),
+            "first lease": _role(iam, "first-lease", [registered["first"].lease_policy]),
+            "second lease": _role(iam, "second-lease", [registered["second"].lease_policy]),
         }
         users = {name: _user(iam, name, registered[name].user_policy) for name in ("first", "second")}
         found: dict[str, Callable[[], boto3.Session]] = {
@@ -151,10 +146,12 @@ EXPECTED = {
     ("second instance", "get", "second"): "allowed",
     ("second instance", "get", "first"): "denied",
     ("second instance", "overwrite", "first"): "denied",
-    ("lease", "get", "first"): "denied",
-    ("lease", "get", "second"): "denied",
-    ("lease", "delete", "first"): "allowed",
-    ("lease", "delete", "second"): "allowed",
+    ("first lease", "get", "first"): "denied",
+    ("first lease", "delete", "first"): "allowed",
+    ("first lease", "delete", "second"): "denied",
+    ("second lease", "get", "second"): "denied",
+    ("second lease", "delete", "second"): "allowed",
+    ("second lease", "delete", "first"): "denied",
 }
 
 

@@ -102,11 +102,17 @@ def start_host(
     systemctl.write_text(f'#!/bin/sh\necho "systemctl $*" >> /etc/{SHUTDOWN_MARK}\n')
     systemctl.chmod(0o755)
     mounts = " && ".join(f"mkdir -p {d} && mount -t tmpfs tmpfs {d}" for d in IMAGE_DIRS)
+    # The AWS CLI (the image's package) is this venv's, and the venv may be under /tmp too (a clone
+    # in /tmp): it is held in the instance's /etc across the tmpfs, then put back where it was.
+    venv = shlex.quote(str(Path(aws_cli_dir).parent))
+    held = etc / "condor-annex-test-venv"
+    held.mkdir()
     # The binds first: the workdir may be under /tmp, which the instance gets a tmpfs of.
     script = (
-        f"hostname {hostname} && mount --bind {shlex.quote(str(etc))} /etc"
+        f"hostname {hostname} && mount --bind {venv} {shlex.quote(str(held))}"
+        f" && mount --rbind {shlex.quote(str(etc))} /etc"
         f" && mount --bind {shlex.quote(str(systemctl))} $(readlink -f /sbin/shutdown)"
-        f" && {mounts} && exec sleep infinity"
+        f" && {mounts} && mkdir -p {venv} && mount --bind /etc/{held.name} {venv} && exec sleep infinity"
     )
     launcher = subprocess.Popen(
         [

@@ -88,7 +88,7 @@ def quick_start(project: Path, env: dict[str, str], logged_in_before: bool = Tru
     for args, stdin in [
         (("login", f"file://{state}"), None),
         (("stack", "init", "dev"), None),
-        (("config", "set", "--secret", "poolPassword"), "a-pool-password\n"),
+        (("config", "set", "--secret", "poolPassword"), "a-pool-password-of-the-lab\n"),
         (("config", "set", "--secret", "sshPrivateKey"), ssh_private_key_pem()),
     ]:
         result = pulumi(project, env, *args, stdin=stdin)

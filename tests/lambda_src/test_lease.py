@@ -1,4 +1,7 @@
-"""The lease functions against moto: real boto3 calls into the emulator."""
+"""The lease functions against moto (real boto3 calls into the emulator) and, where moto always
+succeeds or drops a field, against botocore's Stubber answering in the shapes of AWS's API
+references (EC2: TerminateInstances, CancelSpotFleetRequests; EventBridge: RemoveTargets,
+DeleteRule)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,13 @@ import json
 import logging
 import time
 import uuid
+from typing import Any
 
 import boto3
 import lease
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 REGION = "us-east-1"
@@ -17,6 +23,8 @@ BUCKET = "annex-config-test"
 IMAGE = "ami-12c6146b"  # one of moto's built-in images
 PAST = time.time() - 3600
 FUTURE = time.time() + 3600
+PROFILE_NAME = "annex-instance-1a2b3c4"
+PROFILE_ARN = f"arn:aws:iam::123456789012:instance-profile/{PROFILE_NAME}"
 
 
 @pytest.fixture
@@ -25,13 +33,17 @@ def aws(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("S3_BUCKET_NAME", BUCKET)
+    monkeypatch.setenv("INSTANCE_PROFILE_ARN", PROFILE_ARN)
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)
+        boto3.client("iam").create_instance_profile(InstanceProfileName=PROFILE_NAME)
+        boto3.client("iam").create_instance_profile(InstanceProfileName="someone-elses")
         yield
 
 
-def start_annex(annex_id: str, count: int, tagged: bool = True) -> list[str]:
-    """As condor_annex does: a client token of `<annex>_<uuid>` and the annex-name tag."""
+def start_annex(annex_id: str, count: int, tagged: bool = True, profile: str = PROFILE_ARN) -> list[str]:
+    """As condor_annex does: a client token of `<annex>_<uuid>`, the user's instance profile and the
+    annex-name tag."""
     ec2 = boto3.client("ec2")
     ids = []
     while count > 0:
@@ -42,9 +54,18 @@ def start_annex(annex_id: str, count: int, tagged: bool = True) -> list[str]:
                 {"ResourceType": "instance", "Tags": [{"Key": "htcondor:AnnexName", "Value": annex_id}]}
             ]
         reply = ec2.run_instances(
-            ImageId=IMAGE, MinCount=batch, MaxCount=batch, ClientToken=f"{annex_id}_{uuid.uuid4()}", **kwargs
+            ImageId=IMAGE,
+            MinCount=batch,
+            MaxCount=batch,
+            ClientToken=f"{annex_id}_{uuid.uuid4()}",
+            IamInstanceProfile={"Arn": profile},
+            **kwargs,
         )
-        ids += [instance["InstanceId"] for instance in reply["Instances"]]
+        launched = [instance["InstanceId"] for instance in reply["Instances"]]
+        # moto (5.x) gives the profile to the first instance of a launch only; EC2 gives it to each.
+        for instance_id in launched[1:]:
+            ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=instance_id)
+        ids += launched
         count -= batch
     s3 = boto3.client("s3")
     s3.put_object(Bucket=BUCKET, Key=f"config-{annex_id}.tar.gz", Body=b"tarball")
@@ -114,53 +135,25 @@ def test_empty_bucket_name_falls_back_to_the_functions_bucket(aws):
     assert not config_exists("upd")
 
 
-JOINED_BUCKET = "annex-config-joined"
+def test_a_tag_or_a_token_alone_makes_no_instance_an_annex(aws):
+    """Anyone allowed CreateTags can tag any instance `htcondor:AnnexName`, and another user's annex
+    of the same name has a token of the same form: neither is ended by this user's lease."""
+    mine = start_annex("a1", 2)
+    other_users = start_annex("a1", 1, profile="arn:aws:iam::123456789012:instance-profile/someone-elses")
+    ec2 = boto3.client("ec2")
+    bystander = ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.create_tags(Resources=[bystander], Tags=[{"Key": "htcondor:AnnexName", "Value": "a1"}])
+    assert lease.odi_handler(event("a1", PAST), None)["ended"] == 2
+    assert states(mine) == {"terminated"}
+    assert states(other_users) == {"running"} and states([bystander]) == {"running"}
 
 
-def grant_lease_role(role_name: str, *buckets: str) -> None:
-    """The lease role as the program leaves it: its own policy, then one per joining user's bucket."""
-    iam = boto3.client("iam")
-    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    iam.create_role(
-        RoleName=role_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
-    )
-    for number, bucket in enumerate(buckets):
-        delete = {
-            "Sid": "DeleteExpiredAnnexConfig",
-            "Effect": "Allow",
-            "Action": "s3:DeleteObject",
-            "Resource": f"arn:aws:s3:::{bucket}/config-*.tar.gz",
-        }
-        logs = {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "*"}
-        document = {"Version": "2012-10-17", "Statement": [logs, delete] if number == 0 else delete}
-        iam.put_role_policy(RoleName=role_name, PolicyName=f"policy-{number}", PolicyDocument=json.dumps(document))
-
-
-def test_empty_bucket_name_also_clears_the_buckets_joining_users_granted(aws, monkeypatch: pytest.MonkeyPatch):
-    """A joining user's annex whose lease was updated: its tarball is in that user's bucket, which
-    only the lease role's policies name. A grant whose bucket is gone stops nothing."""
-    boto3.client("s3").create_bucket(Bucket=JOINED_BUCKET)
-    grant_lease_role("lease-role", BUCKET, JOINED_BUCKET, "annex-config-destroyed")
-    monkeypatch.setenv("LEASE_ROLE_NAME", "lease-role")
-    ids = start_annex("joined1", 2)
-    boto3.client("s3").put_object(Bucket=JOINED_BUCKET, Key="config-joined1.tar.gz", Body=b"tarball")
-    boto3.client("s3").put_object(Bucket=JOINED_BUCKET, Key="config-other.tar.gz", Body=b"tarball")
-    result = lease.odi_handler(event("joined1", PAST, bucket=""), None)
-    assert result["expired"] and states(ids) == {"terminated"} and not rule_exists("joined1")
-    assert not config_exists("joined1")
-    left = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=JOINED_BUCKET)["Contents"]]
-    assert left == ["config-other.tar.gz"]
-
-
-def test_a_named_bucket_is_the_only_one_cleared(aws, monkeypatch: pytest.MonkeyPatch):
-    boto3.client("s3").create_bucket(Bucket=JOINED_BUCKET)
-    grant_lease_role("lease-role", BUCKET, JOINED_BUCKET)
-    monkeypatch.setenv("LEASE_ROLE_NAME", "lease-role")
-    start_annex("named", 1)
-    boto3.client("s3").put_object(Bucket=JOINED_BUCKET, Key="config-named.tar.gz", Body=b"tarball")
-    lease.odi_handler(event("named", PAST), None)
-    assert not config_exists("named")
-    assert boto3.client("s3").get_object(Bucket=JOINED_BUCKET, Key="config-named.tar.gz")
+def test_without_its_instance_profile_the_function_ends_nothing_and_keeps_the_rule(aws, monkeypatch):
+    monkeypatch.delenv("INSTANCE_PROFILE_ARN")
+    ids = start_annex("unset", 1)
+    with pytest.raises(lease.LeaseEnforcementError, match="INSTANCE_PROFILE_ARN"):
+        lease.odi_handler(event("unset", PAST), None)
+    assert states(ids) == {"running"} and rule_exists("unset")
 
 
 def test_missing_object_and_second_invocation_are_harmless(aws):
@@ -207,40 +200,138 @@ def test_bad_event_is_a_function_error():
         lease.odi_handler({"AnnexID": "x"}, None)
 
 
-def spot_fleet(annex_id: str) -> str:
-    """moto drops a fleet's ClientToken, so these fleets carry the annex tag; tokens are covered
-    by test_fleet_client_tokens_match_exactly."""
-    ec2 = boto3.client("ec2")
-    reply = ec2.request_spot_fleet(
-        SpotFleetRequestConfig={
-            "ClientToken": f"{annex_id}_{uuid.uuid4()}",
+def stubbed(service: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return boto3.client(service, region_name=REGION)
+
+
+def fleet(request_id: str, token: str, profile: dict[str, str] | None, state: str = "active") -> dict:
+    launch = {"ImageId": IMAGE, **({"IamInstanceProfile": profile} if profile else {})}
+    return {
+        "SpotFleetRequestId": request_id,
+        "SpotFleetRequestState": state,
+        "SpotFleetRequestConfig": {
+            "ClientToken": token,
             "IamFleetRole": "arn:aws:iam::123456789012:role/aws-ec2-spot-fleet-tagging-role",
             "TargetCapacity": 2,
-            "AllocationStrategy": "lowestPrice",
-            "LaunchSpecifications": [{"ImageId": IMAGE, "InstanceType": "m5.large"}],
-            "TagSpecifications": [
-                {"ResourceType": "spot-fleet-request", "Tags": [{"Key": "htcondor:AnnexName", "Value": annex_id}]}
-            ],
-        }
+            "LaunchSpecifications": [launch],
+        },
+    }
+
+
+def test_spot_fleet_lease_cancels_only_its_own_fleets_and_reports_what_aws_refused(monkeypatch):
+    """moto drops a fleet's ClientToken, so fleets are answered here as DescribeSpotFleetRequests
+    does. Ours: the annex's token and this user's profile (by ARN or, as a launch specification may
+    give it, by name). CancelSpotFleetRequests answers 200 with per-fleet failures: a fleet already
+    gone is done, any other refusal is a failure."""
+    ec2 = stubbed("ec2", monkeypatch)
+    token = f"s1_{uuid.uuid4()}"
+    listed = [
+        fleet("sfr-mine", token, {"Arn": PROFILE_ARN}),
+        fleet("sfr-mine-by-name", token, {"Name": PROFILE_NAME}),
+        fleet("sfr-gone", token, {"Arn": PROFILE_ARN}),
+        fleet("sfr-refused", token, {"Arn": PROFILE_ARN}),
+        fleet("sfr-s10", f"s10_{uuid.uuid4()}", {"Arn": PROFILE_ARN}),
+        fleet("sfr-other-user", token, {"Arn": "arn:aws:iam::123456789012:instance-profile/someone-elses"}),
+        fleet("sfr-no-profile", token, None),
+        fleet("sfr-cancelled", token, {"Arn": PROFILE_ARN}, state="cancelled"),
+    ]
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_spot_fleet_requests", {"SpotFleetRequestConfigs": listed}, {})
+        stub.add_response(
+            "cancel_spot_fleet_requests",
+            {
+                "SuccessfulFleetRequests": [
+                    {"SpotFleetRequestId": "sfr-mine", "CurrentSpotFleetRequestState": "cancelled_terminating"},
+                    {"SpotFleetRequestId": "sfr-mine-by-name", "CurrentSpotFleetRequestState": "cancelled_terminating"},
+                ],
+                "UnsuccessfulFleetRequests": [
+                    {"SpotFleetRequestId": "sfr-gone", "Error": {"Code": "fleetRequestIdDoesNotExist", "Message": "x"}},
+                    {"SpotFleetRequestId": "sfr-refused", "Error": {"Code": "unexpectedError", "Message": "try later"}},
+                ],
+            },
+            {
+                "SpotFleetRequestIds": ["sfr-mine", "sfr-mine-by-name", "sfr-gone", "sfr-refused"],
+                "TerminateInstances": True,
+            },
+        )
+        cancelled, failures = lease.cancel_spot_fleets(ec2, "s1", PROFILE_ARN)
+        stub.assert_no_pending_responses()
+    assert cancelled == 2
+    assert failures == ["cancelling sfr-refused: unexpectedError: try later"]
+
+
+def test_a_refused_fleet_keeps_the_rule_and_the_tarball_still_goes(aws):
+    start_annex("s2", 0)
+    refused = ["cancelling sfr-1: unexpectedError: try later"]
+    with pytest.raises(lease.LeaseEnforcementError, match="sfr-1"):
+        lease.enforce(event("s2", PAST), lambda ec2, annex, profile: (0, refused))
+    assert rule_exists("s2") and not config_exists("s2")
+
+
+def test_a_batch_refused_as_a_whole_is_ended_one_instance_at_a_time(monkeypatch):
+    """TerminateInstances fails the whole call when one instance may not be ended (here, one with
+    termination protection): the others are still ended, the one is a failure, a gone one is done."""
+    ec2 = stubbed("ec2", monkeypatch)
+    ids = ["i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c"]
+    instances = [
+        {"InstanceId": each, "ClientToken": f"a1_{uuid.uuid4()}", "IamInstanceProfile": {"Arn": PROFILE_ARN}}
+        for each in ids
+    ]
+    protected = "The instance 'i-0000000000000000b' may not be terminated. Modify its 'disableApiTermination'"
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_instances", {"Reservations": [{"Instances": instances}]}, None)
+        stub.add_client_error("terminate_instances", "OperationNotPermitted", protected, 400, {"InstanceIds": ids})
+        stub.add_response("terminate_instances", {"TerminatingInstances": []}, {"InstanceIds": [ids[0]]})
+        stub.add_client_error("terminate_instances", "OperationNotPermitted", protected, 400, {"InstanceIds": [ids[1]]})
+        stub.add_client_error(
+            "terminate_instances", "InvalidInstanceID.NotFound", "gone", 400, {"InstanceIds": [ids[2]]}
+        )
+        ended, failures = lease.terminate_instances(ec2, "a1", PROFILE_ARN)
+        stub.assert_no_pending_responses()
+    assert ended == 1
+    assert (
+        len(failures) == 1
+        and failures[0].startswith(f"terminating {ids[1]}")
+        and "OperationNotPermitted" in failures[0]
     )
-    return reply["SpotFleetRequestId"]
 
 
-def fleet_state(request_id: str) -> str:
-    ec2 = boto3.client("ec2")
-    configs = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]
-    return configs[0]["SpotFleetRequestState"] if configs else "gone"
+def test_delete_rule_waits_while_eventbridge_still_counts_the_removed_target(monkeypatch):
+    events = stubbed("events", monkeypatch)
+    waits: list[float] = []
+    has_targets = "Rule can't be deleted since it has targets."
+    with Stubber(events) as stub:
+        stub.add_response("remove_targets", {"FailedEntryCount": 0, "FailedEntries": []}, {"Rule": "a1", "Ids": ["a1"]})
+        stub.add_client_error("delete_rule", "ValidationException", has_targets, 400, {"Name": "a1"})
+        stub.add_client_error("delete_rule", "ValidationException", has_targets, 400, {"Name": "a1"})
+        stub.add_response("delete_rule", {}, {"Name": "a1"})
+        lease.delete_rule(events, "a1", sleep=waits.append)
+        stub.assert_no_pending_responses()
+    assert waits == [1, 2]
+
+    with Stubber(events) as stub:
+        stub.add_response("remove_targets", {"FailedEntryCount": 0, "FailedEntries": []}, {"Rule": "a1", "Ids": ["a1"]})
+        for _ in range(len(lease.DELETE_RULE_WAITS) + 1):
+            stub.add_client_error("delete_rule", "ValidationException", has_targets, 400, {"Name": "a1"})
+        with pytest.raises(ClientError, match="has targets"):
+            lease.delete_rule(events, "a1", sleep=lambda _: None)
+        stub.assert_no_pending_responses()
 
 
-def test_spot_fleet_lease_cancels_only_its_own_fleets(aws):
-    mine = spot_fleet("s1")
-    other = spot_fleet("s10")
-    boto3.client("s3").put_object(Bucket=BUCKET, Key="config-s1.tar.gz", Body=b"x")
-    result = lease.sfr_handler(event("s1", PAST), None)
-    assert result["ended"] == 1
-    assert fleet_state(mine) in {"cancelled_terminating", "cancelled", "gone"}
-    assert fleet_state(other) == "active", "annex s10's fleet was cancelled by s1's lease"
-    assert not config_exists("s1")
+def test_a_target_eventbridge_failed_to_remove_keeps_the_rule(monkeypatch):
+    """RemoveTargets answers 200 with the targets it could not remove in FailedEntries."""
+    events = stubbed("events", monkeypatch)
+    failed = {
+        "FailedEntryCount": 1,
+        "FailedEntries": [{"TargetId": "a1", "ErrorCode": "ConcurrentModificationException", "ErrorMessage": "x"}],
+    }
+    with Stubber(events) as stub:
+        stub.add_response("remove_targets", failed, {"Rule": "a1", "Ids": ["a1"]})
+        with pytest.raises(lease.LeaseEnforcementError, match="ConcurrentModificationException"):
+            lease.delete_rule(events, "a1")
+        stub.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
@@ -259,16 +350,16 @@ def test_fleet_client_tokens_match_exactly(token, annex_id, expected):
 
 
 def test_listing_pages_and_terminate_batches_follow_aws_limits(monkeypatch: pytest.MonkeyPatch):
-    """Against a real EC2 client whose every call is checked (botocore's Stubber): DescribeInstances
-    answers at most 1,000 instances a page with a NextToken, as AWS does, and TerminateInstances takes
-    at most 1,000 ids a call. moto answers one page and takes any number, so it cannot show this."""
-    from botocore.stub import ANY, Stubber
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    ec2 = boto3.client("ec2", region_name=REGION)
+    """DescribeInstances answers at most 1,000 instances a page with a NextToken, as AWS does, and
+    TerminateInstances takes at most 1,000 ids a call. moto answers one page and takes any number."""
+    ec2 = stubbed("ec2", monkeypatch)
     instances = [
-        {"InstanceId": f"i-{index:017x}", "ClientToken": f"a1_{uuid.uuid4()}", "Tags": []} for index in range(2500)
+        {
+            "InstanceId": f"i-{index:017x}",
+            "ClientToken": f"a1_{uuid.uuid4()}",
+            "IamInstanceProfile": {"Arn": PROFILE_ARN},
+        }
+        for index in range(2500)
     ]
     pages = [instances[start : start + 1000] for start in range(0, 2500, 1000)]
     with Stubber(ec2) as stub:
@@ -282,7 +373,7 @@ def test_listing_pages_and_terminate_batches_follow_aws_limits(monkeypatch: pyte
             stub.add_response(
                 "terminate_instances", {"TerminatingInstances": []}, {"InstanceIds": [i["InstanceId"] for i in page]}
             )
-        assert lease.terminate_instances(ec2, "a1") == 2500
+        assert lease.terminate_instances(ec2, "a1", PROFILE_ARN) == (2500, [])
         stub.assert_no_pending_responses()
 
 
