@@ -194,17 +194,34 @@ def _refuse(problems: list[str], remedy: str | None) -> None:
         )
 
 
+def _renamed_from(holders: list[dict[str, str] | None], owner: Owner) -> list[str]:
+    """Other stacks of this project among the holders: this stack's own former names, if it was
+    renamed, since every resource keeps the tags of the name it was made under."""
+    return sorted(
+        {
+            tags["pulumi-stack"]
+            for tags in holders
+            if tags
+            and tags.get("pulumi-project") == owner.project
+            and tags.get("pulumi-stack", owner.stack) != owner.stack
+        }
+    )
+
+
 def default_vpcs(regions: dict[str, aws.Provider], owner: Owner) -> dict[str, str]:
     """Each region's default VPC id; raises AccountConflict naming every problem in every region."""
     found = [_read_region(region, provider) for region, provider in regions.items()]
+    holders = [{**region.held(), f"key pair {KEY_PAIR_NAME}": region.key_pair_tags(KEY_PAIR_NAME)} for region in found]
     held = [
-        problem
-        for region in found
-        for problem in _conflicts(
-            region, {**region.held(), f"key pair {KEY_PAIR_NAME}": region.key_pair_tags(KEY_PAIR_NAME)}, owner
-        )
+        problem for region, holds in zip(found, holders, strict=True) for problem in _conflicts(region, holds, owner)
     ]
-    _refuse(held + [problem for region in found for problem in region.no_default_vpc()], REMEDY if held else None)
+    remedy = REMEDY
+    for former in _renamed_from([tags for holds in holders for tags in holds.values()], owner):
+        remedy += (
+            f" If {owner.project}/{former} is this stack under the name it had before `pulumi stack rename`, "
+            f"rename it back (`pulumi stack rename {former}`): its AWS resources carry the name they were made under."
+        )
+    _refuse(held + [problem for region in found for problem in region.no_default_vpc()], remedy if held else None)
     return {region.name: region.vpc_id for region in found if region.vpc_id}
 
 

@@ -81,6 +81,18 @@ def test_a_read_that_fails_for_another_reason_than_not_found_stops_the_up(token:
     assert error in message and f"need {named} in us-east-1" in message
 
 
+def test_a_stack_renamed_since_its_up_is_told_how_to_get_back_to_its_resources():
+    """`pulumi stack rename` keeps the resources, whose tags still carry the former name: the up
+    cannot tell them from a colleague's stack of the project, so it names the way back."""
+    former = {**THIS_STACK, "pulumi-stack": "before-rename"}
+    holds = RegionHolds(functions={CONNECTIVITY_FUNCTION_NAME: former}, key_pairs={KEY_PAIR_NAME: former})
+    message, _ = refused({"us-east-1": holds})
+    assert "held by Pulumi stack condor-annex/before-rename" in message
+    assert "rename it back (`pulumi stack rename before-rename`)" in message
+    earlier_setup, _ = refused({"us-east-1": EARLIER_SETUP})
+    assert "pulumi stack rename" not in earlier_setup, "an untagged earlier setup is no renamed stack"
+
+
 def test_what_this_stack_made_itself_lets_a_rerun_through():
     holds = RegionHolds(
         functions={CONNECTIVITY_FUNCTION_NAME: THIS_STACK},
