@@ -16,10 +16,13 @@ from components.key_pair import KeyPair, KeyPairArgs, key_pair_name
 from components.machine import machine_for
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
 from components.preflight import Preflight, PreflightArgs
+from components.previous_up import account_region, previous_up, refuse_too_many_policies_at_once
 from components.region import AnnexRegion, AnnexRegionArgs, RegionSetup
 from components.settings import read_settings
 
 settings = read_settings()
+previous = previous_up()
+refuse_too_many_policies_at_once(previous, settings.regions)
 tags = {"managed-by": "pulumi", "pulumi-project": pulumi.get_project(), "pulumi-stack": pulumi.get_stack()}
 first_region = settings.regions[0]
 
@@ -40,9 +43,15 @@ providers = {
     )
     for region in settings.regions
 }
+# Account-wide resources go through a provider of their own, which no change of `regions` touches.
+account_provider = aws.Provider(
+    "aws-account",
+    region=account_region(previous, settings.regions),
+    profile=settings.aws_profile,
+    opts=pulumi.ResourceOptions(depends_on=[preflight.ready]),
+)
 owner = Owner(project=pulumi.get_project(), stack=pulumi.get_stack())
-first_provider = pulumi.InvokeOutputOptions(provider=providers[first_region])
-account_id = aws.get_caller_identity_output(opts=first_provider).account_id
+account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=account_provider)).account_id
 key_name = key_pair_name(owner.stack, joins=settings.join_stack is not None)
 regions: dict[str, RegionSetup]
 if settings.join_stack:
@@ -114,7 +123,7 @@ annex_user = AnnexUser(
         key_generation=settings.annex_key_generation,
         key_pair_name=key_name,
     ),
-    opts=pulumi.ResourceOptions(providers=[providers[first_region]]),
+    opts=pulumi.ResourceOptions(providers=[account_provider]),
 )
 
 # Linux side: the personal condor waits for nothing on AWS; the client half waits for its values.
@@ -222,6 +231,7 @@ region_outputs = {
 }
 pulumi.export("regions", settings.regions)
 pulumi.export("region", first_region)
+pulumi.export("accountRegion", account_provider.region)
 pulumi.export("byRegion", region_outputs)
 for name, value in region_outputs[first_region].items():
     pulumi.export(name, value)
@@ -252,6 +262,7 @@ pulumi.export("installDir", condor.install_dir)
 pulumi.export("condorSh", condor.condor_sh)
 pulumi.export("condorConfigFile", condor.config_file)
 pulumi.export("poolPasswordFile", condor.pool_password_file)
+pulumi.export("keepStoppedFile", condor.keep_stopped_file)
 pulumi.export("userConfigFile", client.user_config_file)
 pulumi.export("accessKeyFile", client.access_key_file)
 pulumi.export("secretKeyFile", client.secret_key_file)

@@ -5,8 +5,10 @@ Nothing here is ours to rename: `condor_annex` looks these up by exact name.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 KEY_PAIR_NAME = "HTCondorAnnex-KeyPair"
 CONNECTIVITY_FUNCTION_NAME = "HTCondorAnnex-CheckConnectivity"
@@ -35,10 +37,16 @@ ANNEX_INSTANCE_PORT = 9618
 
 # Annex images are built on Amazon Linux 2023, AWS's public SSM parameter for its current image (the
 # Image Builder recipe resolves it at each build), with the release's tarball for that platform,
-# which HTCondor builds from 10.5.0 (nmi_tools/nmi-build-platforms at V10_5_0 and every later tag).
+# which HTCondor builds for 10.5.0 to 25.7 (build_platforms.json).
 IMAGE_BASE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 IMAGE_PLATFORM = "x86_64_AmazonLinux2023"
-IMAGE_TARBALLS_FROM = (10, 5, 0)
+
+# The Linux platforms HTCondor builds each release for, which name its tarballs: nmi_tools/
+# nmi-build-platforms at every release tag from 8.7.1 (written by `python -m tests.build_platforms`).
+BUILD_PLATFORMS: dict[tuple[int, int, int], list[str]] = {
+    tuple(int(part) for part in version.split(".")): platforms  # type: ignore[misc]
+    for version, platforms in json.loads((Path(__file__).parent / "build_platforms.json").read_text()).items()
+}
 
 OLDEST_SUPPORTED = (8, 7, 1)
 # 24.11 moved condor_annex behind `htcondor annex`; the next major is unknown to this program.
@@ -222,9 +230,16 @@ class CondorRelease:
         return "ANNEX_COLLECTOR" if self.hpc_annex else "COLLECTOR_HOST"
 
     @property
+    def build_platforms(self) -> list[str]:
+        """The Linux platforms HTCondor builds this release for: at its tag, or for a release newer
+        than the table knows, at the newest tag before it; none for one older than them all."""
+        known = [version for version in BUILD_PLATFORMS if version <= self.parts]
+        return BUILD_PLATFORMS[max(known)] if known else []
+
+    @property
     def has_image_tarball(self) -> bool:
         """HTCondor builds this release for the annex image's platform."""
-        return self.parts >= IMAGE_TARBALLS_FROM
+        return IMAGE_PLATFORM in self.build_platforms
 
     @property
     def pool_password_file(self) -> str:

@@ -31,8 +31,9 @@ PREFERRED_TYPES = (
 SCAN_TIMEOUT_SECONDS = 5
 
 
-class HostKeyError(RuntimeError):
-    """The machine's host key is unknown or not the one known: nothing may run on it."""
+class HostKeyError(pulumi.RunError):
+    """The machine's host key is unknown or not the one known: nothing may run on it (the CLI prints
+    the message alone, no traceback)."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ class HostKeyCheck:
 
 
 def verified_host_key(check: HostKeyCheck) -> str | None:
-    """The key every step accepts; raises HostKeyError when none is known, or when the machine now
-    offers another. The machine is asked only in an update: a preview never reaches it."""
+    """The key every step accepts; in an update, raises HostKeyError when none is known, or when the
+    machine now offers another. A preview never reaches the machine, so it needs no known key."""
     if check.accepts_any:
         pulumi.log.warn(
             f"condor-annex:sshAcceptAnyHostKey is true: the steps accept any host key from {check.host}, "
@@ -148,6 +149,14 @@ def verified_host_key(check: HostKeyCheck) -> str | None:
         source = f"{check.known_hosts} ({known_hosts_name(check.host, check.port)})"
     if expected is None:
         if check.gone:
+            return None
+        if pulumi.runtime.is_dry_run():
+            # A preview never dials the machine, and a pull request's runner has no known_hosts.
+            pulumi.log.warn(
+                f"the host key of {check.host} port {check.port} is not in {check.known_hosts}: this preview shows "
+                "the machine's steps without it, and `pulumi up` will refuse to run them until it is recorded. Pin "
+                "it with condor-annex:sshHostKey for previews that match the up"
+            )
             return None
         raise HostKeyError(
             f"the host key of {check.host} port {check.port} is not in {check.known_hosts}, so nothing was run. "

@@ -77,8 +77,11 @@ class CommandSpec:
     triggers: list[str] | None
     quiet: bool
     shows_stdout: bool
+    # The machine steps this one runs after (see machine_step).
+    follows: list[pulumi.CustomResource] = field(default_factory=list)
 
     def arguments(self, logging: type[command.local.Logging] | type[command.remote.Logging]) -> dict[str, Any]:
+        level = logging.NONE if self.quiet else (logging.STDOUT_AND_STDERR if self.shows_stdout else logging.STDERR)
         return {
             "create": self.create,
             "delete": self.delete,
@@ -88,9 +91,9 @@ class CommandSpec:
             # as an environment request, which a stock sshd (AcceptEnv LANG LC_*) refuses, failing
             # every update and delete; and the scripts read nothing from it anyway.
             "add_previous_output_in_env": False,
-            "logging": logging.NONE
-            if self.quiet
-            else (logging.STDOUT_AND_STDERR if self.shows_stdout else logging.STDERR),
+            "logging": pulumi.Output.all(*(step.id for step in self.follows)).apply(lambda _: level)
+            if self.follows
+            else level,
         }
 
 
@@ -102,9 +105,15 @@ class SshMachine:
     user: str
     port: int
     private_key: pulumi.Output[str] | None = None
+    private_key_passphrase: pulumi.Output[str] | None = None
     host_key: str | None = None
     # Gone for good (machineGone): destroy forgets the steps instead of reaching it to undo them.
     gone: bool = False
+
+    @property
+    def identity(self) -> str:
+        """Which machine and account the steps live in: a change moves them."""
+        return f"{self.user}@{self.host}:{self.port}"
 
     def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.remote.Command:
         return command.remote.Command(
@@ -114,6 +123,7 @@ class SshMachine:
                 user=self.user,
                 port=self.port,
                 private_key=self.private_key,
+                private_key_password=self.private_key_passphrase,
                 host_key=self.host_key,
                 # A machine still booting or briefly unreachable: keep dialling, about two minutes in
                 # all when the port refuses (113 s measured), longer when each dial times out.
@@ -121,7 +131,11 @@ class SshMachine:
                 per_dial_timeout=10,
             ),
             **spec.arguments(command.remote.Logging),
-            opts=opts,
+            # A step that ran on this machine itself before (host localhost) is the same step, so
+            # the move replaces it, the old one's undo first, rather than undoing it after the new create.
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="command:local:Command")])
+            ),
         )
 
 
@@ -130,12 +144,18 @@ class LocalMachine:
     """The machine running `pulumi up`, as the user running it: no SSH, no key."""
 
     gone: bool = False
+    identity: str = "localhost"
 
     def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.local.Command:
-        return command.local.Command(name, **spec.arguments(command.local.Logging), opts=opts)
+        # A step that ran over SSH before: replaced, its undo run first over its old connection.
+        moved_here = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="command:remote:Command")])
+        return command.local.Command(
+            name, **spec.arguments(command.local.Logging), opts=pulumi.ResourceOptions.merge(opts, moved_here)
+        )
 
 
 Machine = SshMachine | LocalMachine
+MACHINE_STEP_TYPES = (command.remote.Command, command.local.Command)
 
 
 def machine_for(settings: Settings) -> Machine:
@@ -159,6 +179,7 @@ def machine_for(settings: Settings) -> Machine:
         user=settings.ssh_user,
         port=settings.ssh_port,
         private_key=settings.ssh_private_key,
+        private_key_passphrase=settings.ssh_private_key_passphrase,
         host_key=host_key,
         gone=settings.machine_gone,
     )
@@ -179,6 +200,7 @@ def machine_step(
             triggers=list(step.location) or None,
             quiet=carries_secret,
             shows_stdout=step.shows_stdout,
+            follows=[earlier for earlier in step.depends_on if isinstance(earlier, MACHINE_STEP_TYPES)],
         ),
         pulumi.ResourceOptions(
             parent=parent,
@@ -186,6 +208,16 @@ def machine_step(
             # Replacing a step must undo the old one before redoing it: create-before-delete
             # would let the old delete remove what the new create just wrote.
             delete_before_replace=True,
+            # The provider takes a new connection as an update: the new machine's create would run
+            # and the old machine's step never be undone. A step that moves is replaced, its undo run
+            # over the connection its state holds. (A step made before this trigger existed has none
+            # in its state, which the engine takes as no change.)
+            replacement_trigger=machine.identity,
+            # And every step undone before any runs on the new machine (which may be this one, in the
+            # same home): when a replacement undoes a step first, the engine first undoes the steps
+            # whose old inputs came from it and that such a change would replace. `logging`, which
+            # never changes otherwise, carries that tie to the steps this one follows.
+            replace_on_changes=["logging"],
             retain_on_delete=machine.gone,
             # Scripts never print a secret on stdout (the start step reads the store step's), but
             # a failing tool's message on stderr might echo what it was given.

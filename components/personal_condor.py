@@ -12,6 +12,8 @@ from components.machine import Machine, Step, machine_step, script_text
 
 START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
+# How long the keeper waits at boot for a default route before it starts condor_master anyway.
+BOOT_NETWORK_WAIT_SECONDS = 120
 # A real 24.0.23 runs the guide's test job within seconds of condor_reschedule.
 JOB_TIMEOUT_SECONDS = 60
 # How soon the crontab starts a condor_master that died (and at every boot).
@@ -114,11 +116,14 @@ class PersonalCondor(pulumi.ComponentResource):
     ready: pulumi.Resource
     # The crontab lines that start it at boot (the last machine step of the pool).
     autostart: pulumi.Resource
+    keep_stopped_file: str
 
     def __init__(self, name: str, args: PersonalCondorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("condor-annex:machine:PersonalCondor", name, None, opts)
         release = args.release
         install_values = {"INSTALL_DIR": args.install_dir, "STOP_TIMEOUT": str(STOP_TIMEOUT_SECONDS)}
+        # While this file exists the keeper leaves HTCondor stopped (README: keeping HTCondor stopped).
+        self.keep_stopped_file = f"{args.install_dir}/local/condor-annex-keep-stopped"
 
         install = machine_step(
             args.machine,
@@ -131,6 +136,7 @@ class PersonalCondor(pulumi.ComponentResource):
                     "TARBALL_URL": args.tarball_url,
                     "TARBALL_SHA256": args.tarball_sha256 or "",
                     "INSTALLER": release.installer,
+                    "PLATFORMS": " ".join(release.build_platforms),
                 },
                 depends_on=[args.condor_dir],
                 location=[args.install_dir],
@@ -205,7 +211,15 @@ class PersonalCondor(pulumi.ComponentResource):
                 values={
                     "INSTALL_DIR": args.install_dir,
                     "KEEPER_SCRIPT": "#!/usr/bin/env bash\n"
-                    + script_text("keeper.sh", "condor-annex-keeper", install_values),
+                    + script_text(
+                        "keeper.sh",
+                        "condor-annex-keeper",
+                        {
+                            **install_values,
+                            "KEEP_STOPPED": self.keep_stopped_file,
+                            "BOOT_NETWORK_WAIT": str(BOOT_NETWORK_WAIT_SECONDS),
+                        },
+                    ),
                     "KEEP_EVERY_MINUTES": str(KEEP_EVERY_MINUTES),
                 },
                 depends_on=[start],
@@ -226,5 +240,6 @@ class PersonalCondor(pulumi.ComponentResource):
                 "condor_sh": self.condor_sh,
                 "config_file": self.config_file,
                 "pool_password_file": self.pool_password_file,
+                "keep_stopped_file": self.keep_stopped_file,
             }
         )

@@ -34,7 +34,7 @@ class Preflight(pulumi.ComponentResource):
                 values={
                     "CONDOR_VERSION": release.version,
                     "TARBALL_URL": args.tarball_url,
-                    "INSTALLER": release.installer,
+                    "PLATFORMS": " ".join(release.build_platforms),
                     "NEEDS_PYTHON3": "yes" if release.hpc_annex else "no",
                 },
             ),

@@ -23,7 +23,6 @@ from components.annex_guard import ON_DESTROY_CHOICES
 from components.contract import (
     FIRST_UNSUPPORTED,
     IMAGE_PLATFORM,
-    IMAGE_TARBALLS_FROM,
     OLDEST_SUPPORTED,
     RELEASES_KNOWN_ON,
     VERSION_PATTERN,
@@ -60,6 +59,7 @@ KNOWN_KEYS = (
     "sshUser",
     "sshPort",
     "sshPrivateKey",
+    "sshPrivateKeyPassphrase",
     "sshHostKey",
     "sshAcceptAnyHostKey",
     "publicName",
@@ -126,8 +126,9 @@ CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 JOIN_STACK = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 
-class ConfigError(ValueError):
-    """One or more config values are wrong; the message names each key, value and what is accepted."""
+class ConfigError(pulumi.RunError):
+    """One or more config values are wrong; the message names each key, value and what is accepted.
+    A RunError, so the CLI prints the message alone, without a Python traceback."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ class Settings:
     ssh_user: str
     ssh_port: int
     ssh_private_key: pulumi.Output[str] | None
+    # For a passphrase-protected sshPrivateKey.
+    ssh_private_key_passphrase: pulumi.Output[str] | None
     # Pinned by the user; when None, the user's ~/.ssh/known_hosts says which key (components/host_key.py).
     ssh_host_key: str | None
     # A throwaway machine: the steps accept any host key.
@@ -406,15 +409,15 @@ def _default_ingress(host: str) -> list[str] | None:
 
 def _annex_image_tarball(reader: _Reader, release: CondorRelease, tarball_url: str, image_id: str | None) -> str | None:
     """The tarball the annex image is built from: the pool's URL for the image's platform; None
-    when the user gives an image, or when HTCondor builds none for that platform (before 10.5.0)."""
+    when the user gives an image, or when HTCondor builds none for that platform (before 10.5.0, from 25.8)."""
     if image_id:
         return None
     if not release.has_image_tarball:
-        first = ".".join(map(str, IMAGE_TARBALLS_FROM))
         pulumi.log.warn(
-            f"{PROJECT}:annexImageId is unset and HTCondor {release.version} has no {IMAGE_PLATFORM} tarball (from "
-            f"{first}), so no annex image is built: condor_annex falls back to HTCondor's own images of 2019-2020, "
-            "which may no longer exist; set annexImageId to an image with this release (see the README)"
+            f"{PROJECT}:annexImageId is unset and HTCondor {release.version} has no {IMAGE_PLATFORM} tarball "
+            "(HTCondor builds one for 10.5.0 to 25.7), so no annex image is built: condor_annex falls back to "
+            "HTCondor's own images of 2019-2020, which may no longer exist; set annexImageId to an image with this "
+            "release (see the README)"
         )
         return None
     if "{platform}" not in tarball_url:
@@ -448,7 +451,7 @@ def read_settings(
     )
     accept_any_host_key = _boolean(reader, "sshAcceptAnyHostKey")
     if runs_locally:
-        for key in ("sshUser", "sshPrivateKey", "sshHostKey", "sshAcceptAnyHostKey"):
+        for key in ("sshUser", "sshPrivateKey", "sshPrivateKeyPassphrase", "sshHostKey", "sshAcceptAnyHostKey"):
             if reader.value(key) not in (None, "false"):
                 reader.problems.append(
                     f"{PROJECT}:{key} is set, but host is {host}: the steps run on this machine as the user "
@@ -478,6 +481,22 @@ def read_settings(
             "set with `pulumi config set --secret sshPrivateKey`, not in plain text",
             secret=True,
         )
+    passphrase = None if runs_locally else reader.value("sshPrivateKeyPassphrase")
+    if passphrase is not None:
+        if not is_secret(f"{PROJECT}:sshPrivateKeyPassphrase"):
+            reader.fail(
+                "sshPrivateKeyPassphrase",
+                passphrase,
+                "set with `pulumi config set --secret sshPrivateKeyPassphrase`, not in plain text",
+                secret=True,
+            )
+        elif not private_key_text:
+            reader.fail(
+                "sshPrivateKeyPassphrase",
+                passphrase,
+                "the passphrase of sshPrivateKey, which is unset (a key in your SSH agent needs none here)",
+                secret=True,
+            )
     version = reader.config.get("condorVersion") or DEFAULT_CONDOR_VERSION
     release = _check_version(reader, version)
     regions = _regions(reader, environ, release)
@@ -574,6 +593,7 @@ def read_settings(
         ssh_user=ssh_user,
         ssh_port=reader.port("sshPort", 22, 1),
         ssh_private_key=pulumi.Output.secret(private_key_text) if private_key_text else None,
+        ssh_private_key_passphrase=pulumi.Output.secret(passphrase) if passphrase else None,
         ssh_host_key=ssh_host_key,
         ssh_accept_any_host_key=accept_any_host_key and not runs_locally,
         public_name=public_name,

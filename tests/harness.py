@@ -290,8 +290,15 @@ class Cloud(Protocol):
 class _Mocks(pulumi_mocks.Mocks):
     """Answers each resource and call in the region of the provider that makes it, as AWS would."""
 
-    def __init__(self, default_region: str, account: dict[str, RegionHolds], cloud: Cloud | None = None) -> None:
+    def __init__(
+        self,
+        default_region: str,
+        account: dict[str, RegionHolds],
+        cloud: Cloud | None = None,
+        previous_outputs: dict[str, Any] | None = None,
+    ) -> None:
         self.default_region = default_region
+        self.previous_outputs = previous_outputs or {}
         self.account = account
         self.cloud = cloud
         self.provider_regions: dict[str, str] = {}
@@ -319,6 +326,8 @@ class _Mocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
         region = self.region_of(args.provider)
         self.calls.append((args.token, region))
+        if args.token == "pulumi:pulumi:readStackOutputs":
+            return {"name": args.args["name"], "outputs": self.previous_outputs, "secretOutputNames": []}, []
         answered = self.cloud.call(args.token, args.args, region or self.default_region) if self.cloud else None
         if answered is not None:
             return answered, []
@@ -371,8 +380,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
         resolve_aliases: bool,
         account: dict[str, RegionHolds],
         cloud: Cloud | None = None,
+        previous_outputs: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(_Mocks(region, account, cloud))
+        super().__init__(_Mocks(region, account, cloud, previous_outputs))
         self.program = program
         self.resolve_aliases = resolve_aliases
 
@@ -440,6 +450,7 @@ def run_program(
     offered_host_key: HostKey | None = None,
     stack: str = "test",
     cloud: Cloud | None = None,
+    previous_outputs: dict[str, Any] | None = None,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
@@ -447,11 +458,14 @@ def run_program(
     `account` is what each region holds before the up (by default nothing, and a default VPC).
     No machine answers under mocks: an up's ssh-keyscan gets `offered_host_key` (None: no answer).
     With a `cloud`, the AWS resources are made there and its answers are the program's outputs.
+    `previous_outputs` are what the stack's last up exported (none: a new stack).
     """
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
-    monitor = _Monitor(program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {}, cloud)
+    monitor = _Monitor(
+        program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {}, cloud, previous_outputs
+    )
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine.logger = _LogCapture(program)  # type: ignore[assignment]

@@ -1,14 +1,14 @@
-"""The README's picture of one `pulumi up` is the program's own, as it is now."""
+"""The picture of one `pulumi up` in docs/how-it-works.md is the program's own, as it is now."""
 
 from __future__ import annotations
 
-from tests.diagram import README, mermaid, readme_picture
+from tests.diagram import PICTURED_IN, drawn_picture, mermaid
 from tests.harness import run_program
 
 
-def test_the_readmes_picture_matches_the_program():
-    assert readme_picture(README.read_text()) == mermaid(run_program()), (
-        "the program changed: run `.venv/bin/python -m tests.diagram` to draw the README's picture again"
+def test_the_documented_picture_matches_the_program():
+    assert drawn_picture(PICTURED_IN.read_text()) == mermaid(run_program()), (
+        "the program changed: run `.venv/bin/python -m tests.diagram` to draw the picture again"
     )
 
 

@@ -25,7 +25,7 @@ create() {
   local lines
   WORK=$(mktemp -d)
   read_crontab "$WORK/crontab" || rm -f "$WORK/crontab"
-  lines=$(printf '@reboot /bin/bash %s >>%s 2>&1\n*/%s * * * * /bin/bash %s >>%s 2>&1' \
+  lines=$(printf '@reboot /bin/bash %s boot >>%s 2>&1\n*/%s * * * * /bin/bash %s >>%s 2>&1' \
     "$KEEPER" "$KEEPER_LOG" "$KEEP_EVERY_MINUTES" "$KEEPER" "$KEEPER_LOG")
   put_block "$WORK/crontab" "$lines" 600
   crontab "$WORK/crontab" || die "crontab refused the new lines"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Step 1: download, verify and install a personal HTCondor under $INSTALL_DIR.
-# Values (rendered header): INSTALL_DIR CONDOR_VERSION TARBALL_URL TARBALL_SHA256 INSTALLER STOP_TIMEOUT
+# Values (rendered header): INSTALL_DIR CONDOR_VERSION TARBALL_URL TARBALL_SHA256 INSTALLER PLATFORMS STOP_TIMEOUT
 set -euo pipefail
 
 OWNED_MARK="$INSTALL_DIR/.condor-annex-owned"
@@ -104,6 +104,7 @@ remove_install() {
   [ -f "$OWNED_MARK" ] || die "refusing to remove $INSTALL_DIR: this program did not create it"
   if [ -f "$INSTALL_DIR/condor.sh" ]; then
     use_condor
+    hold_control_lock "$STOP_TIMEOUT"
     stop_condor
     local lock
     lock=$(condor_config_val LOCK 2>/dev/null || true)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Not a step: the file the autostart step writes into the install, which the user's crontab runs at
-# boot and every few minutes. It starts condor_master unless it is running, and is silent otherwise.
-# Values (rendered header): INSTALL_DIR STOP_TIMEOUT
+# boot (`boot`) and every few minutes. It starts condor_master unless one runs, however it was
+# started, or the user keeps HTCondor stopped; it is silent otherwise.
+# Values (rendered header): INSTALL_DIR STOP_TIMEOUT KEEP_STOPPED BOOT_NETWORK_WAIT
 set -euo pipefail
 
 # Whether a process runs a program of this install's daemons (sbin/, libexec/): its executable, or
@@ -27,16 +28,44 @@ stop_daemons_left_behind() {
   wait_or_kill "the daemons ${left[*]}" "${left[@]}"
 }
 
+# Whether this machine has a default route yet (IPv4, or IPv6 off loopback).
+network_is_up() {
+  awk '$2 == "00000000" { up = 1 } END { exit !up }' /proc/net/route 2>/dev/null \
+    || awk '$1 == "00000000000000000000000000000000" && $2 == "00" && $10 != "lo" { up = 1 } END { exit !up }' \
+      /proc/net/ipv6_route 2>/dev/null
+}
+
+# At boot cron can start before the network: a master started then would find no address but
+# loopback's. Wait for a default route, BOOT_NETWORK_WAIT seconds at most, then start anyway.
+wait_for_network() {
+  local waited=0
+  until network_is_up; do
+    if [ "$waited" -ge "$BOOT_NETWORK_WAIT" ]; then
+      log "no default route after ${BOOT_NETWORK_WAIT}s; starting condor_master anyway"
+      return
+    fi
+    [ $((waited % 10)) -ne 0 ] || log "waiting for the network before starting condor_master (${waited}s)"
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
 keep_running() {
+  local when=${1:-}
   use_condor
-  # One at a time: at boot the @reboot line and the periodic one can fire together.
-  exec 9>"$INSTALL_DIR/local/.condor-annex-keeper.lock"
-  flock -n 9 || return 0
+  if [ -e "$KEEP_STOPPED" ]; then
+    return 0
+  fi
+  # At boot the @reboot line and the periodic one can fire together; a pulumi up may be starting or
+  # stopping it: then this turn is theirs.
+  hold_control_lock 0 || return 0
   master_pid >/dev/null && return 0
+  [ "$when" != boot ] || wait_for_network
   log "condor_master is not running; starting it"
   stop_daemons_left_behind
-  condor_master -pidfile "$(master_pid_file)" || die "condor_master would not start"
+  # Not holding the lock in the master: its daemons would keep it after it died.
+  condor_master -pidfile "$(master_pid_file)" 9>&- || die "condor_master would not start"
   log "condor_master started"
 }
 
-keep_running
+keep_running "$@"

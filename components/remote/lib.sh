@@ -73,28 +73,45 @@ use_condor() {
   . "$INSTALL_DIR/condor.sh"
 }
 
-# The tarball names its platform like x86_64_Ubuntu22 or x86_64_AlmaLinux9 (x86_64_RedHat7 for 8.x).
+# The tarball's name for this machine among the PLATFORMS HTCondor builds the release for (x86_64_Ubuntu22,
+# x86_64_CentOS7, x86_64_Rocky8, aarch64_AlmaLinux9...): the distribution's own name first, then the
+# names the release gives its family (RHEL's rebuilds have carried each of them).
 detect_platform() {
-  local id version_id major
+  local id version_id major minor arch candidates candidate
   [ -r /etc/os-release ] || die "cannot read /etc/os-release to pick a tarball; set condorTarballUrl"
   # shellcheck disable=SC1091
   id=$(. /etc/os-release && printf '%s' "$ID")
   # shellcheck disable=SC1091
   version_id=$(. /etc/os-release && printf '%s' "${VERSION_ID:-}")
   major=${version_id%%.*}
+  minor=${version_id#"$major"}
+  minor=${minor#.}
+  minor=${minor%%.*}
+  arch=$(uname -m)
+  case "$arch" in i?86) arch=x86 ;; esac
+  local rhel_family="RedHat$major CentOS$major Rocky$major AlmaLinux$major SL$major"
   case "$id" in
-    ubuntu) printf '%s_Ubuntu%s' "$(uname -m)" "$major" ;;
-    debian) printf '%s_Debian%s' "$(uname -m)" "$major" ;;
-    rhel | centos | rocky | almalinux | ol)
-      if [ "$INSTALLER" = condor_install ]; then
-        printf '%s_RedHat%s' "$(uname -m)" "$major"
-      else
-        printf '%s_AlmaLinux%s' "$(uname -m)" "$major"
-      fi
-      ;;
-    amzn) printf '%s_AmazonLinux%s' "$(uname -m)" "$major" ;;
-    *) die "no HTCondor tarball is published for distribution '$id'; set condorTarballUrl" ;;
+    ubuntu) candidates="Ubuntu$major" ;;
+    debian) candidates="Debian$major" ;;
+    rhel | ol) candidates=$rhel_family ;;
+    centos) candidates="CentOS$major $rhel_family" ;;
+    rocky) candidates="Rocky$major $rhel_family" ;;
+    almalinux) candidates="AlmaLinux$major $rhel_family" ;;
+    scientific) candidates="SL$major $rhel_family" ;;
+    amzn) candidates="AmazonLinux$major" ;;
+    fedora) candidates="Fedora$major" ;;
+    opensuse-leap) candidates="openSUSE$major" ;;
+    sles) candidates="SLES${major}SP${minor:-0}" ;;
+    *) candidates="" ;;
   esac
+  for candidate in $candidates; do
+    if [[ " $PLATFORMS " == *" ${arch}_$candidate "* ]]; then
+      printf '%s_%s' "$arch" "$candidate"
+      return
+    fi
+  done
+  die "HTCondor $CONDOR_VERSION is not built for this machine ($id $version_id, $arch); it is built for:" \
+    "$PLATFORMS (nmi_tools/nmi-build-platforms at its tag). Choose a condorVersion built for it, or set condorTarballUrl"
 }
 
 # TARBALL_URL with {platform} filled in for this machine.
@@ -108,12 +125,48 @@ tarball_url() {
 
 master_pid_file() { printf '%s/local/condor_master.pid' "$INSTALL_DIR"; }
 
+# Whether a process runs a condor_master (by its command line: the stand-in's is a script).
+is_a_master() { grep -q condor_master "/proc/$1/cmdline" 2>/dev/null; }
+
+# The master holding this install's instance lock: every condor_master holds a POSIX write lock on
+# $(LOCK)/InstanceLock, or MASTER_INSTANCE_LOCK, for its life (master.cpp lock_or_except, V8_7_3 to
+# v25.0.13), however it was started. /proc/locks names the holder by the lock file's inode.
+instance_lock_holder() {
+  local lock inode pid
+  command -v condor_config_val >/dev/null || return 1
+  lock=$(condor_config_val MASTER_INSTANCE_LOCK 2>/dev/null) \
+    || lock="$(condor_config_val LOCK 2>/dev/null)/InstanceLock" || return 1
+  inode=$(stat -c %i "$lock" 2>/dev/null) || return 1
+  pid=$(awk -v inode="$inode" '$2 == "POSIX" && $4 == "WRITE" { n = split($6, id, ":"); if (id[n] == inode) { print $5; exit } }' /proc/locks)
+  [ -n "$pid" ] && is_a_master "$pid" || return 1
+  printf '%s\n' "$pid"
+}
+
+# This install's running condor_master: the instance lock's holder (a master the user started by
+# hand has no pid file), else the one our pid file names.
 master_pid() {
   local pid
+  if pid=$(instance_lock_holder); then
+    printf '%s\n' "$pid"
+    return
+  fi
   [ -f "$(master_pid_file)" ] || return 1
   pid=$(cat "$(master_pid_file)")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q condor_master "/proc/$pid/cmdline" 2>/dev/null || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && is_a_master "$pid" || return 1
   printf '%s\n' "$pid"
+}
+
+# One at a time: the keeper, the start step and destroy's stop each start or stop condor_master
+# only while they hold this lock (the keeper skips its turn; the steps wait up to $1 seconds).
+hold_control_lock() {
+  local wait_seconds=$1
+  exec 9>"$INSTALL_DIR/local/.condor-annex-keeper.lock"
+  if [ "$wait_seconds" -eq 0 ]; then
+    flock -n 9
+  else
+    flock -w "$wait_seconds" 9 \
+      || die "another start or stop of HTCondor (the keeper, or another pulumi up) held on for ${wait_seconds}s"
+  fi
 }
 
 # Wait up to STOP_TIMEOUT for the processes $2... (told to stop) to end, saying so every 10s; then

@@ -127,13 +127,14 @@ run_test_job() {
 create() {
   use_condor
   local pid since
+  hold_control_lock "$START_TIMEOUT"
   since=$(date +%s)
   if pid=$(master_pid); then
     log "restarting condor_master (pid $pid): $RESTART_REASON"
     condor_restart >&2 || die "condor_restart failed"
   else
     log "starting condor_master"
-    condor_master -pidfile "$(master_pid_file)" >&2 || die "condor_master would not start"
+    condor_master -pidfile "$(master_pid_file)" >&2 9>&- || die "condor_master would not start"
     pid=$(wait_for_master) || die "condor_master exited as it started. MasterLog ends: $(master_log_tail)"
   fi
   wait_for_daemons "$since" "$pid"
@@ -145,6 +146,7 @@ create() {
 delete() {
   [ -f "$INSTALL_DIR/condor.sh" ] || return 0
   use_condor
+  hold_control_lock "$STOP_TIMEOUT"
   stop_condor
 }
 

@@ -120,9 +120,10 @@ def test_the_security_group_goes_in_the_default_vpc_found():
 
 
 def test_every_provider_waits_for_the_machines_preflight():
+    """Each region's provider and the account's."""
     program = run_program({"condor-annex:regions": json.dumps(["us-east-1", "eu-west-2"])})
     preflight = program.named("preflight").urn
     providers = program.of_type("pulumi:providers:aws")
-    assert len(providers) == 2 and all(preflight in provider.dependencies for provider in providers)
+    assert len(providers) == 3 and all(preflight in provider.dependencies for provider in providers)
     condor_dir = program.named("condor-dir")
     assert condor_dir.dependencies == [preflight]

@@ -101,6 +101,16 @@ def test_an_unknown_host_stops_the_up_before_anything_with_the_command_that_reco
     assert f"{P}:sshHostKey" in message and f"{P}:sshAcceptAnyHostKey" in message
 
 
+def test_a_preview_of_an_unknown_host_runs_and_says_the_up_will_refuse(home: Path):
+    """A pull request's runner has no known_hosts: its preview shows every step, and warns."""
+    preview = run_program(UNPINNED, preview=True)
+    connection = preview.named("personal-condor-install").inputs["connection"]
+    assert "hostKey" not in connection
+    assert any("`pulumi up` will refuse" in line and f"{P}:sshHostKey" in line for line in preview.logs)
+    with pytest.raises(HostKeyError):
+        run_program(UNPINNED)
+
+
 def test_nothing_is_registered_when_the_host_is_unknown(home: Path):
     from tests.harness import Program
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from components.settings import ConfigError
 from tests.harness import Program, run_program
 
 TWO = {"condor-annex:regions": '["eu-west-2", "us-east-1"]'}
@@ -24,11 +27,13 @@ def test_every_aws_resource_is_made_by_an_explicit_provider_of_its_region(two_re
     assert aws and all(r.region for r in aws), "no AWS resource may fall to the default provider"
     for resource in aws:
         if resource.name.startswith("annex-user"):
-            # IAM is global: the annex user and its policies, one per region, go through the first's provider.
-            assert resource.region == "eu-west-2", resource.name
+            # IAM is global: the annex user and its policies, one per region, go through the account's
+            # provider, in the first region of the stack's first up.
+            assert resource.region == "eu-west-2" and resource.provider.endswith("::aws-account"), resource.name
             continue
         assert resource.region == region_of_name(resource.name), f"{resource.name} is made in {resource.region}"
-    assert {region for _, region in two_regions.calls} == {"eu-west-2", "us-east-1"}
+    aws_calls = [region for token, region in two_regions.calls if token.startswith("aws:")]
+    assert set(aws_calls) == {"eu-west-2", "us-east-1"}
 
 
 def test_names_aws_scopes_per_region_are_kept_in_each(two_regions: Program):
@@ -106,3 +111,73 @@ def test_8_7_x_sets_up_its_one_region_without_a_region_option():
     assert "condor_annex -check-setup" in check and "aws-region" not in check
     assert "KEY_PAIR_FILE=HTCondorAnnex-KeyPair.pem" in steps["annex-key-pair-eu-west-2-make"]["create"]
     assert "ANNEX_DEFAULT_EC2_URL = https://ec2.eu-west-2.amazonaws.com" in steps["annex-client-user-config"]["create"]
+
+
+def account_wide(program: Program) -> dict[str, str]:
+    """Each account-wide resource's URN -> the provider it goes through, and that provider's region."""
+    return {
+        r.urn: f"{r.provider} in {r.region}"
+        for r in program.registrations
+        if r.type.startswith("aws:iam/") and r.name.startswith("annex-user")
+    }
+
+
+@pytest.mark.parametrize(
+    "regions_now",
+    [
+        ["us-east-1", "eu-west-2"],
+        ["us-east-1"],
+        ["ca-central-1", "us-east-1"],
+        ["us-east-1", "eu-west-2", "ap-south-1"],
+    ],
+    ids=["reordered", "first dropped", "first swapped", "one added"],
+)
+def test_no_change_of_regions_moves_the_annex_user_its_key_or_another_regions_resources(
+    two_regions: Program, regions_now: list[str]
+):
+    """The registrations an up compares with the stack's state: the same URN and the same provider
+    (hence no DiffConfig, no replacement) for every resource of the account and of every region kept."""
+    last_up = {"regions": ["eu-west-2", "us-east-1"], "region": "eu-west-2", "accountRegion": "eu-west-2"}
+    now = run_program({"condor-annex:regions": json.dumps(regions_now)}, previous_outputs=last_up)
+    before, after = account_wide(two_regions), account_wide(now)
+    kept_regions = [region for region in regions_now if region in last_up["regions"]]
+    # Only the policies of regions dropped go, and of regions added come.
+    assert {urn: where for urn, where in after.items() if urn in before} == {
+        urn: where for urn, where in before.items() if urn in after
+    }
+    assert all(f"annex-user-{r}" in " ".join(after) for r in regions_now)
+    assert now.outputs["accountRegion"].value == "eu-west-2"
+    for region in kept_regions:
+        then = {r.urn: (r.provider, r.inputs) for r in two_regions.registrations if r.region == region}
+        again = {r.urn: (r.provider, r.inputs) for r in now.registrations if r.region == region and r.urn in then}
+        assert {urn for urn in then if "annex-user" not in urn} <= set(again), region
+        assert all(again[urn][0] == then[urn][0] for urn in again), region
+
+
+TEN = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1",
+       "ap-south-1", "ap-northeast-1"]  # fmt: skip
+
+
+def test_swapping_a_region_at_ten_is_refused_before_anything_naming_the_two_ups():
+    """IAM attaches at most 10 managed policies to a user (IAM quotas: "Managed policies attached to
+    an IAM user"), and an up attaches the new region's before it detaches the old one's."""
+    swapped = [*TEN[:-1], "ca-central-1"]
+    program = Program()
+    with pytest.raises(ConfigError) as refused:
+        run_program({"condor-annex:regions": json.dumps(swapped)}, previous_outputs={"regions": TEN}, into=program)
+    assert program.registrations == []
+    message = str(refused.value)
+    assert "condor-annex:regions adds ca-central-1 while ap-northeast-1" in message
+    assert "11 managed policies" in message and "Drop ap-northeast-1 from regions" in message
+    # The two ups it names each pass.
+    assert run_program({"condor-annex:regions": json.dumps(TEN[:-1])}, previous_outputs={"regions": TEN})
+    assert run_program({"condor-annex:regions": json.dumps(swapped)}, previous_outputs={"regions": TEN[:-1]})
+
+
+def test_a_stack_from_before_account_region_keeps_its_first_region_for_the_account():
+    now = run_program(
+        {"condor-annex:regions": '["us-east-1"]'}, previous_outputs={"regions": ["eu-west-2"], "region": "eu-west-2"}
+    )
+    assert set(account_wide(now).values()) == {
+        "urn:pulumi:test::condor-annex::pulumi:pulumi:Stack$pulumi:providers:aws::aws-account in eu-west-2"
+    }

@@ -280,6 +280,21 @@ def test_a_private_key_in_plain_text_is_refused():
     assert "SENTINEL-ssh-private-key" not in message
 
 
+def test_a_passphrase_protected_key_reaches_the_connection_as_a_secret_and_nowhere_else():
+    from tests.harness import SECRET_KEYS, ssh_private_key_pem
+
+    passphrase = "SENTINEL-key-passphrase-0d9e"
+    config = {f"{P}:sshPrivateKey": ssh_private_key_pem(), f"{P}:sshPrivateKeyPassphrase": passphrase}
+    secrets = [*SECRET_KEYS, f"{P}:sshPrivateKeyPassphrase"]
+    install = run_program(config, secret_keys=secrets).named("personal-condor-install")
+    assert install.inputs["connection"]["privateKeyPassword"] == passphrase
+    assert "connection" in install.secret_inputs
+    with pytest.raises(ConfigError, match=r"sshPrivateKeyPassphrase = \[secret\].*--secret"):
+        run_program(config)
+    with pytest.raises(ConfigError, match="sshPrivateKey, which is unset"):
+        run_program({f"{P}:sshPrivateKeyPassphrase": passphrase}, secret_keys=secrets)
+
+
 @pytest.mark.parametrize(
     "pasted",
     [HOST_KEY, f"{HOST_KEY} root@submit", f"submit.example.org {HOST_KEY}", f"[203.0.113.7]:2222 {HOST_KEY}"],

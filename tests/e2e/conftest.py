@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +12,8 @@ import pytest
 
 from components.contract import STACK_NAMES
 from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
-from tests.e2e.release import StandinFiles, build_release, copy_bindings
+from tests.e2e.release import PLATFORM_OF_THIS_MACHINE, StandinFiles, build_release, copy_bindings
 
-PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
 # One release of each line whose tools behave differently for us: 8.7 (condor_install, unprefixed
 # knobs), 9.0-10.7 (condor_store_cred ignores -i with -f), 24.0 (the last with condor_annex on PATH)
 # and 25.0 (the default: use feature:HPC_ANNEX, `htcondor annex checksetup`).
@@ -47,6 +48,23 @@ def standin_files(workdir: Path) -> StandinFiles:
 @pytest.fixture(scope="session")
 def bindings(standin_files: StandinFiles) -> str:
     return standin_files.bindings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cron_daemon(workdir: Path) -> Iterator[None]:
+    """A process named cron, as the preflight asks for one. Not the real daemon: it would run the
+    keeper lines the tests write, on its own schedule, in the middle of tests that run those lines
+    themselves as cron runs them (test_machine's as_cron_runs)."""
+    if subprocess.run(["pgrep", "-x", "cron|crond"], capture_output=True, check=False).returncode == 0:
+        yield
+        return
+    named_cron = workdir / "cron-standin" / "cron"
+    named_cron.parent.mkdir()
+    shutil.copy("/bin/sleep", named_cron)
+    process = subprocess.Popen([str(named_cron), "infinity"])
+    yield
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from pulumi import automation
 
 from components.host_key import known_hosts_name
 from tests.e2e.machine import SSH_HOST, Machine, TarballServer, host_key_line
+from tests.e2e.release import tarball_path
 from tests.engine.cli import PASSPHRASE, engine_bin
 from tests.harness import ROOT
 
@@ -60,6 +61,8 @@ class Run:
     # The commands in the order the engine started them, and in the order they finished.
     started: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    # Every operation the engine began, in order: (command, op); a replacement begins two.
+    operations: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def output(self) -> str:
@@ -87,6 +90,7 @@ class EngineStack:
             if pre and pre.metadata.type.startswith("command:"):
                 run.ops[pre.metadata.urn.rsplit("::", 1)[-1]] = pre.metadata.op.value
                 run.started.append(pre.metadata.urn.rsplit("::", 1)[-1])
+                run.operations.append((pre.metadata.urn.rsplit("::", 1)[-1], pre.metadata.op.value))
             done = event.res_outputs_event
             if done and done.metadata.type.startswith("command:"):
                 run.finished.append(done.metadata.urn.rsplit("::", 1)[-1])
@@ -217,7 +221,7 @@ def engine_stack(
             "condor-annex:sshUser": machine.user,
             "condor-annex:sshPrivateKey": machine.client_key.read_text(),
             "condor-annex:condorVersion": version,
-            "condor-annex:condorTarballUrl": tarballs.url(f"/condor-{version}-{{platform}}-stripped.tar.gz"),
+            "condor-annex:condorTarballUrl": tarballs.url(tarball_path(version)),
             "condor-annex:collectorPort": str(port),
             "condor-annex:poolPassword": ENGINE_POOL_PASSWORD,
             "aws-side:accessKeyId": ACCESS_KEY_ID,

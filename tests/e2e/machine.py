@@ -54,6 +54,8 @@ class Machine:
     refused_dials: int = 0
     # The network namespace the machine is in (tests/e2e/netns.py), None for this one's.
     namespace: str | None = None
+    # The loopback address its sshd listens on.
+    host: str = SSH_HOST
 
     def run(
         self, command: str, stdin: str | None = None, connection: dict | None = None, timeout: float = 300
@@ -65,7 +67,7 @@ class Machine:
         the provider's back-off differs in its delays, not in what it retries).
         """
         port = int(connection["port"]) if connection else self.port
-        host = connection["host"] if connection else SSH_HOST
+        host = connection["host"] if connection else self.host
         dial_error_limit = int(connection.get("dialErrorLimit", 10)) if connection else 0
         for dials in range(1, dial_error_limit + 2):
             self.sessions += 1
@@ -145,20 +147,22 @@ def lock_dirs() -> list[Path]:
     return list(Path("/tmp").glob("condor-lock*"))
 
 
-def start_sshd(workdir: Path, namespace: str | None = None) -> tuple[subprocess.Popen, Machine]:
-    """sshd on SSH_HOST, in this network namespace or the one named, for the e2e user."""
+def start_sshd(
+    workdir: Path, namespace: str | None = None, user: str = USER, host: str = SSH_HOST
+) -> tuple[subprocess.Popen, Machine]:
+    """sshd on host (SSH_HOST), in this network namespace or the one named, for the user (the e2e user)."""
     if os.geteuid() != 0:
         raise RuntimeError("the end-to-end tests need root: they create a user and run sshd (CI runs as root)")
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd).exists():
         raise RuntimeError("sshd is missing: apt-get install openssh-server (.ci/run does)")
-    home = Path(f"/home/{USER}")
+    home = Path(f"/home/{user}")
     try:
-        pwd.getpwnam(USER)
+        pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", USER], check=True)
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
     # No password, but not locked: sshd refuses key logins to a locked ("!") account.
-    subprocess.run(["usermod", "--password", "*", USER], check=True)
+    subprocess.run(["usermod", "--password", "*", user], check=True)
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o755)  # noqa: S103 - sshd reads its keys and the SSH user its bindings here
     host_key = workdir / "host_key"
@@ -171,7 +175,7 @@ def start_sshd(workdir: Path, namespace: str | None = None) -> tuple[subprocess.
     port = free_port()
     config = workdir / "sshd_config"
     config.write_text(
-        f"Port {port}\nListenAddress {SSH_HOST}\nHostKey {host_key}\nPidFile {workdir}/sshd.pid\n"
+        f"Port {port}\nListenAddress {host}\nHostKey {host_key}\nPidFile {workdir}/sshd.pid\n"
         f"AuthorizedKeysFile {authorized}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "UsePAM no\nStrictModes no\nAcceptEnv LANG LC_*\nPermitRootLogin no\n"
     )
@@ -179,13 +183,19 @@ def start_sshd(workdir: Path, namespace: str | None = None) -> tuple[subprocess.
     prefix = ["ip", "netns", "exec", namespace] if namespace else []
     process = subprocess.Popen([*prefix, sshd, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
     machine = Machine(
-        port=port, user=USER, home=home, client_key=client_key, host_key=Path(f"{host_key}.pub"), namespace=namespace
+        port=port,
+        user=user,
+        home=home,
+        client_key=client_key,
+        host_key=Path(f"{host_key}.pub"),
+        namespace=namespace,
+        host=host,
     )
     deadline = time.monotonic() + 20
     while machine.run("true").status != 0:
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"sshd on {SSH_HOST} did not accept a login within 20s")
+            raise RuntimeError(f"sshd on {host} did not accept a login within 20s")
         time.sleep(0.2)
     return process, machine
 
@@ -392,3 +402,27 @@ def master_running(machine: Machine) -> bool:
 def host_key_line(public_key: Path) -> str:
     """`<type> <base64>` of a .pub file: the form sshHostKey and known_hosts take."""
     return " ".join(public_key.read_text().split()[:2])
+
+
+def our_cron_lines(machine: Machine) -> list[str]:
+    """The entries between our markers in the user's crontab."""
+    listed = machine.run("crontab -l")
+    assert listed.status == 0, listed.stderr
+    block = listed.stdout.split("# BEGIN condor-annex")[1].split("# END condor-annex")[0]
+    return [line for line in block.splitlines()[1:] if line and not line.startswith("#")]
+
+
+def as_cron_runs(machine: Machine, entry: str) -> None:
+    """A crontab entry's command as cron runs it: `/bin/sh -c` as the user, in their home, with only
+    the environment cron gives a job (HOME, LOGNAME, SHELL=/bin/sh, PATH=/usr/bin:/bin)."""
+    command = entry.split(None, 1)[1] if entry.startswith("@") else entry.split(None, 5)[5]
+    environment = [f"HOME={machine.home}", f"LOGNAME={machine.user}", "SHELL=/bin/sh", "PATH=/usr/bin:/bin"]
+    ran = subprocess.run(
+        ["runuser", "-u", machine.user, "--", "env", "-i", *environment, "/bin/sh", "-c", command],
+        cwd=machine.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr

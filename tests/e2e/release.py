@@ -11,6 +11,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.contract import CondorRelease
+
 STANDIN = Path(__file__).resolve().parent / "standin" / "condor_tool.py"
 TOOLS = [
     "condor_config_val",
@@ -39,6 +41,19 @@ def copy_bindings(target: Path) -> str:
         shutil.copytree(site / package, target / package)
     subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)
     return str(target)
+
+
+# This machine (Debian 12), as HTCondor names its tarballs.
+PLATFORM_OF_THIS_MACHINE = "x86_64_Debian12"
+
+
+def tarball_path(version: str, prefix: str = "") -> str:
+    """The stand-in tarball's path as condorTarballUrl names it: with `{platform}` where HTCondor
+    builds the release for this machine; else spelled out, as a user sets condorTarballUrl to a
+    tarball built for a machine its release's own builds do not cover (8.7 and 10.0 on Debian 12)."""
+    built_for_this_machine = PLATFORM_OF_THIS_MACHINE in CondorRelease(version).build_platforms
+    platform = "{platform}" if built_for_this_machine else PLATFORM_OF_THIS_MACHINE
+    return f"{prefix}/condor-{version}-{platform}-stripped.tar.gz"
 
 
 @dataclass(frozen=True)

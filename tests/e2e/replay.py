@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.e2e.machine import SSH_HOST, Machine, Result, TarballServer, free_port, host_key_line
+from tests.e2e.release import tarball_path
 from tests.harness import Program, Registration, run_program
 
 
@@ -132,7 +133,7 @@ def program_for(
     config = {
         **reach,
         "condor-annex:condorVersion": version,
-        "condor-annex:condorTarballUrl": tarballs.url(f"{prefix}/condor-{version}-{{platform}}-stripped.tar.gz"),
+        "condor-annex:condorTarballUrl": tarballs.url(tarball_path(version, prefix)),
         "condor-annex:collectorPort": str(port),
         **{f"condor-annex:{key}": value for key, value in extra.items()},
     }

@@ -23,7 +23,7 @@ import pytest
 from components.contract import STACK_NAMES, CondorRelease
 from tests.e2e import fake_iam
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT, write_aws_state
-from tests.e2e.engine import ENGINE_POOL_PASSWORD, SECRET_ACCESS_KEY, EngineStack, engine_stack
+from tests.e2e.engine import ENGINE_POOL_PASSWORD, SECRET_ACCESS_KEY, EngineStack, engine_stack, remember_host_key
 from tests.e2e.machine import (
     SSH_HOST,
     LatePort,
@@ -34,7 +34,9 @@ from tests.e2e.machine import (
     host_key_line,
     lock_dirs,
     master_running,
+    reset_home,
     snapshot,
+    start_sshd,
 )
 from tests.e2e.release import StandinFiles, stored_password
 from tests.e2e.replay import program_for, steps
@@ -221,6 +223,8 @@ def test_a_cli_killed_mid_install_then_the_readmes_way_back(
             subprocess.run(["kill", "-9", pid], check=False)
 
 
+# README, "Day two": rotating the annex user's access key.
+README_ROTATE_THE_KEY = ["pulumi config set annexKeyGeneration 2", "pulumi up --yes"]
 # README, "When things go wrong": after a killed `pulumi up`.
 README_AFTER_A_KILLED_CLI = ["pulumi cancel --yes", "pulumi up --yes", "pulumi refresh --clear-pending-creates --yes"]
 
@@ -526,7 +530,10 @@ def test_rotating_the_annex_key_never_leaves_a_deleted_key_in_the_key_files(
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    stack.set({"condor-annex:annexKeyGeneration": "2"})
+    # The README's two commands: the first through the CLI as typed, the second as the Automation
+    # API runs `pulumi up --yes`, to read the engine's events.
+    set_generation = stack.cli(*shlex.split(README_ROTATE_THE_KEY[0])[1:])
+    assert set_generation.returncode == 0, set_generation.stderr
     try:
         rotated = stack.up()
     finally:
@@ -554,3 +561,57 @@ def test_rotating_the_annex_key_never_leaves_a_deleted_key_in_the_key_files(
     assert new in machine.run(f"cat {key_file}").stdout
     assert not (gone := stack.destroy()).error, gone.error
     assert json.loads(standin_files.aws_state.read_text())["access_keys"] == []
+
+
+@pytest.fixture
+def second_machine(workdir: Path) -> Iterator[Machine]:
+    """Another Linux machine: its own sshd, address, host key and user."""
+    process, other = start_sshd(workdir / "sshd-second", user="annex-e2e-second", host="127.0.0.3")
+    reset_home(other)
+    yield other
+    reset_home(other)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_moving_to_another_machine_undoes_the_old_one_first(
+    machine: Machine, second_machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """host, sshUser and sshPort changed at once: every step is replaced, the old machine's undone
+    over the old connection before anything runs on the new one; the old home is as it was before
+    the first up, the new one holds a working pool, and a destroy leaves it as it was too."""
+    old_home, new_home = snapshot(fresh_home), snapshot(second_machine.home)
+    stack = engine_stack(tmp_path, machine, tarballs, "25.0.13", free_port())
+    first = stack.up()
+    assert not first.error, first.error
+    assert master_running(machine)
+    steps = set(first.changed())
+
+    remember_host_key(tmp_path, second_machine.host, second_machine.port, second_machine.host_key)
+    stack.set(
+        {
+            "condor-annex:host": second_machine.host,
+            "condor-annex:sshPort": str(second_machine.port),
+            "condor-annex:sshUser": second_machine.user,
+            "condor-annex:sshPrivateKey": second_machine.client_key.read_text(),
+        },
+        secret=("condor-annex:sshPrivateKey",),
+    )
+    moved = stack.up()
+    assert not moved.error, moved.error
+    assert moved.changed() == dict.fromkeys(steps, "create-replacement"), moved.changed()
+    # Every old step undone, the last first, before the first new one runs.
+    undone = [step for step, op in moved.operations if op == "delete-replaced"]
+    made = [step for step, op in moved.operations if op == "create-replacement"]
+    assert moved.operations.index((undone[-1], "delete-replaced")) < moved.operations.index(
+        (made[0], "create-replacement")
+    )
+    assert sorted(undone) == sorted(steps) and undone[-1] == "preflight" and made[0] == "preflight"
+    assert not master_running(machine) and snapshot(fresh_home) == old_home
+    assert master_running(second_machine)
+    queue = second_machine.run(f". {second_machine.home}/condor-25.0.13/condor.sh && condor_q")
+    assert "Total for query: 0 jobs" in queue.stdout, queue.stdout
+
+    gone = stack.destroy()
+    assert not gone.error, gone.error
+    assert not master_running(second_machine) and snapshot(second_machine.home) == new_home

@@ -19,9 +19,11 @@ from tests.e2e.machine import (
     SSH_HOST,
     Machine,
     TarballServer,
+    as_cron_runs,
     lock_dirs,
     master_pids,
     master_running,
+    our_cron_lines,
     read_config,
     snapshot,
 )
@@ -311,11 +313,12 @@ def test_wrong_checksum_fails_clearly_then_succeeds(machine: Machine, tarballs: 
 def test_a_machine_without_the_tools_stops_at_the_preflight(
     machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
 ):
-    """A minimal image: no ssh-keygen, no crontab, no python3 (which 25.0's htcondor tool runs on)."""
+    """A minimal image: no ssh-keygen, no crontab, no pgrep (the keeper's), no python3 (which 25.0's
+    htcondor tool runs on); each named with its package on this Debian machine."""
     bare = tmp_path / "bin"
     bare.mkdir()
     for tool in Path("/usr/bin").iterdir():
-        if tool.name not in ("ssh-keygen", "crontab") and not tool.name.startswith("python3"):
+        if tool.name not in ("ssh-keygen", "crontab", "pgrep") and not tool.name.startswith("python3"):
             (bare / tool.name).symlink_to(tool)
     tmp_path.chmod(0o755)
     before = snapshot(fresh_home)
@@ -324,8 +327,10 @@ def test_a_machine_without_the_tools_stops_at_the_preflight(
     result = machine.run(f"PATH={bare} {preflight.inputs['create']}", connection=preflight.inputs["connection"])
     assert result.status != 0
     missing = result.stderr.split("lacks what the install needs; install it and run pulumi up again: ")[1]
-    assert [entry.split(" (")[0] for entry in missing.strip().split(";")] == ["ssh-keygen", "crontab", "python3"]
-    assert "ssh-keygen (openssh-client)" in missing and "crontab (cron)" in missing and "python3 (python3)" in missing
+    named = [entry.split(" (")[0] for entry in missing.strip().split(";")]
+    assert named == ["ssh-keygen", "crontab", "pgrep", "python3"]
+    assert "ssh-keygen (openssh-client)" in missing and "crontab (cron)" in missing and "pgrep (procps)" in missing
+    assert "python3 (python3)" in missing
     assert snapshot(fresh_home) == before
 
 
@@ -377,30 +382,6 @@ def test_a_key_pair_file_the_user_had_is_never_replaced(machine: Machine, tarbal
 
 
 USERS_CRONTAB = '# the user\'s own\nMAILTO=""\n17 3 * * * /usr/bin/true\n'
-
-
-def our_cron_lines(machine: Machine) -> list[str]:
-    """The entries between our markers in the user's crontab."""
-    listed = machine.run("crontab -l")
-    assert listed.status == 0, listed.stderr
-    block = listed.stdout.split("# BEGIN condor-annex")[1].split("# END condor-annex")[0]
-    return [line for line in block.splitlines()[1:] if line and not line.startswith("#")]
-
-
-def as_cron_runs(machine: Machine, entry: str) -> None:
-    """A crontab entry's command as cron runs it: `/bin/sh -c` as the user, in their home, with only
-    the environment cron gives a job (HOME, LOGNAME, SHELL=/bin/sh, PATH=/usr/bin:/bin)."""
-    command = entry.split(None, 1)[1] if entry.startswith("@") else entry.split(None, 5)[5]
-    environment = [f"HOME={machine.home}", f"LOGNAME={machine.user}", "SHELL=/bin/sh", "PATH=/usr/bin:/bin"]
-    ran = subprocess.run(
-        ["runuser", "-u", machine.user, "--", "env", "-i", *environment, "/bin/sh", "-c", command],
-        cwd=machine.home,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
 def guides_job_completes(machine: Machine, install_dir: Path, within: float = 120) -> float:

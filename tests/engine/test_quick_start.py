@@ -20,19 +20,39 @@ from pathlib import Path
 import pytest
 
 from tests.engine.cli import PASSPHRASE, engine_bin
-from tests.harness import HOST_KEY, ROOT, ssh_private_key_pem
+from tests.harness import HOST_KEY, ROOT
 
 AWS_PLUGIN_VERSION = importlib.metadata.version("pulumi_aws")
 CONFIG_REFUSED = ("missing configuration value", "must be of type", "must be encrypted", "invalid stack configuration")
 
 # The machine Pulumi.dev.yaml names.
 DEV_HOST = "203.0.113.7"
-PROJECT_FILES = ["Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "requirements.txt", "components", "lambda_src"]
+PROJECT_FILES = [
+    "Pulumi.yaml",
+    "Pulumi.dev.yaml",
+    "__main__.py",
+    "requirements.txt",
+    "requirements.lock",
+    "components",
+    "lambda_src",
+]
+# The user following the quick start, whose stack is named after them.
+USER = "alice"
+# The README's deploy commands, word for word (tests/test_readme.py holds the README to them).
+README_QUICK_START = [
+    "python3 -m venv .venv && .venv/bin/pip install -r requirements.lock",
+    'export PULUMI_BACKEND_URL="file://$HOME/.condor-annex" && mkdir -p "$HOME/.condor-annex"',
+    'cp -n Pulumi.dev.yaml "Pulumi.$USER.yaml" && "${EDITOR:-nano}" "Pulumi.$USER.yaml"',
+    'pulumi stack select --create "$USER"',
+    "pulumi config set --secret poolPassword",
+    "pulumi preview",
+    "pulumi up",
+]
+POOL_PASSWORD = "a-pool-password-of-the-lab"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the project as a user clones it, with the project's virtualenv."""
+def project_copy(tmp_path: Path) -> Path:
+    """The project as a user clones it."""
     copy = tmp_path / "condor-annex"
     copy.mkdir()
     for name in PROJECT_FILES:
@@ -41,6 +61,13 @@ def project(tmp_path: Path) -> Path:
             shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, copy / name)
+    return copy
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project as a user clones it, with the project's virtualenv."""
+    copy = project_copy(tmp_path)
     (copy / ".venv").symlink_to(ROOT / ".venv")
     return copy
 
@@ -52,6 +79,11 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return {
         "PATH": f"{engine_bin()}:{os.environ['PATH']}",
         "HOME": str(home),
+        "USER": USER,
+        # The user's edit: the example's machine is the one these tests name.
+        "EDITOR": "true",
+        # What the README's `export` sets, for the commands each test runs after it.
+        "PULUMI_BACKEND_URL": f"file://{home}/.condor-annex",
         "PULUMI_HOME": str(home / ".pulumi"),
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -74,25 +106,42 @@ def pulumi(project: Path, env: dict[str, str], *args: str, stdin: str | None = N
     )
 
 
+def typed(project: Path, env: dict[str, str], lines: list[str]) -> list[tuple[str, int, str]]:
+    """Lines typed into one shell in the project, as a user types them: each line, its exit status
+    and what it printed. The password prompt reads its answer from the terminal (stdin here); a
+    confirmation prompt is answered yes (PULUMI_SKIP_CONFIRMATIONS)."""
+    script = "".join(f"echo '>>> {index}'\n{line}\necho \"<<< {index} $?\"\n" for index, line in enumerate(lines))
+    ran = subprocess.run(
+        ["bash", "-c", script],
+        cwd=project,
+        env={**env, "PULUMI_SKIP_CONFIRMATIONS": "true"},
+        input=f"{POOL_PASSWORD}\n",
+        stdout=subprocess.PIPE,
+        # As a terminal shows them: both streams, in order.
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    said = ran.stdout
+    results = []
+    for index, line in enumerate(lines):
+        output = ran.stdout.split(f">>> {index}\n", 1)[1].split(f"<<< {index} ", 1)
+        results.append((line, int(output[1].split("\n", 1)[0]), output[0]))
+    assert len(results) == len(lines), said
+    return results
+
+
 def quick_start(project: Path, env: dict[str, str], logged_in_before: bool = True) -> None:
-    """The README's first command, one command at a time, as far as `pulumi up`. `login --local`
-    keeps state under the account's home from the password database, whatever HOME says, so the
-    test logs in to the same kind of backend in a directory of its own. The user has logged in to
-    the machine with ssh before, as the README asks: its host key is in their known_hosts."""
+    """The README's quick start as far as `pulumi preview`, word for word, in a project with its
+    virtualenv already made. The user has logged in to the machine with ssh before, as the README
+    asks: its host key is in their known_hosts."""
     home = Path(env["HOME"])
     if logged_in_before:
         (home / ".ssh").mkdir(mode=0o700)
         (home / ".ssh" / "known_hosts").write_text(f"{DEV_HOST} {HOST_KEY}\n")
-    state = home / "state"
-    state.mkdir()
-    for args, stdin in [
-        (("login", f"file://{state}"), None),
-        (("stack", "init", "dev"), None),
-        (("config", "set", "--secret", "poolPassword"), "a-pool-password-of-the-lab\n"),
-        (("config", "set", "--secret", "sshPrivateKey"), ssh_private_key_pem()),
-    ]:
-        result = pulumi(project, env, *args, stdin=stdin)
-        assert result.returncode == 0, f"pulumi {' '.join(args)}: {result.stdout}{result.stderr}"
+    for line, status, output in typed(project, env, README_QUICK_START[1:5]):
+        assert status == 0, f"{line}: {output}"
 
 
 def errors(said: str) -> list[str]:
@@ -107,14 +156,40 @@ def errors(said: str) -> list[str]:
 
 def assert_stops_only_for_the_aws_plugin(said: str, command_kind: str) -> None:
     """The program ran: it registered the machine's preflight first (previewed by the real command
-    provider, never run), and the one thing that failed is the first region's AWS provider, for want
-    of its plugin, which no registry here serves."""
+    provider, never run), and the one thing that failed is an AWS provider (the region's or the
+    account's, whichever the engine reached first), for want of its plugin, which no registry here
+    serves."""
     assert not any(words in said for words in CONFIG_REFUSED), f"the CLI refused the quick start's config: {said}"
     assert f"+  command:{command_kind}:Command preflight create" in said, said
-    assert errors(said) == [
-        "pulumi:providers:aws (aws-us-east-1): no resource plugin 'pulumi-resource-aws' found in the workspace"
+    missing_plugin = (
+        "no resource plugin 'pulumi-resource-aws' found in the workspace"
         f" at version v{AWS_PLUGIN_VERSION} or on your $PATH"
-    ], said
+    )
+    assert errors(said) in (
+        [f"pulumi:providers:aws (aws-us-east-1): {missing_plugin}"],
+        [f"pulumi:providers:aws (aws-account): {missing_plugin}"],
+    ), said
+
+
+def test_the_readmes_deploy_commands_word_for_word_run_up_to_the_aws_plugin(tmp_path: Path, cli_env: dict[str, str]):
+    """From a fresh clone: the virtualenv made from requirements.lock, the stack named for the user
+    with its own copy of the example, and the preview and the up each as far as the AWS plugin."""
+    home = Path(cli_env["HOME"])
+    (home / ".ssh").mkdir(mode=0o700)
+    (home / ".ssh" / "known_hosts").write_text(f"{DEV_HOST} {HOST_KEY}\n")
+    clone = project_copy(tmp_path)
+    results = typed(clone, cli_env, README_QUICK_START)
+    for line, status, output in results[:5]:
+        assert status == 0, f"{line}: {output}"
+    assert (clone / f"Pulumi.{USER}.yaml").read_text().startswith((ROOT / "Pulumi.dev.yaml").read_text())
+    for line, status, output in results[5:]:
+        assert status != 0, line
+        assert_stops_only_for_the_aws_plugin(output, "remote")
+    # Every line again: each can be run twice, and the user's edited stack file is kept.
+    (clone / f"Pulumi.{USER}.yaml").write_text((clone / f"Pulumi.{USER}.yaml").read_text() + "# edited\n")
+    again = typed(clone, cli_env, README_QUICK_START[1:5])
+    assert all(status == 0 for _, status, _ in again), again
+    assert (clone / f"Pulumi.{USER}.yaml").read_text().endswith("# edited\n")
 
 
 def test_the_quick_start_previews_up_to_the_aws_plugin(project: Path, cli_env: dict[str, str]):
@@ -130,7 +205,6 @@ def test_the_quick_start_on_the_machine_itself_previews_up_to_the_aws_plugin(pro
     for args in [
         ("config", "set", "host", "localhost"),
         ("config", "rm", "sshUser"),
-        ("config", "rm", "sshPrivateKey"),
         ("config", "set", "--path", "condorIngressCidrs[0]", "203.0.113.7/32"),
         ("config", "set", "--path", "sshIngressCidrs[0]", "203.0.113.7/32"),
     ]:
@@ -141,16 +215,32 @@ def test_the_quick_start_on_the_machine_itself_previews_up_to_the_aws_plugin(pro
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "local")
 
 
-def test_a_machine_never_logged_in_to_stops_the_preview_with_the_command_that_records_its_key(
+def test_a_runner_that_never_logged_in_to_the_machine_previews_and_its_up_is_refused(
     project: Path, cli_env: dict[str, str]
 ):
-    """Its host key is in no known_hosts: the CLI shows why nothing was previewed, and what to run."""
-    quick_start(project, cli_env, logged_in_before=False)
+    """As .github/workflows/preview.yml runs it: a fresh runner, no known_hosts, no SSH agent. The
+    preview runs the whole program, warning that the key is unknown; an up there stops before
+    anything, with the command that records the key."""
+    runner = {**cli_env, "SSH_AUTH_SOCK": ""}
+    quick_start(project, runner, logged_in_before=False)
+    preview = pulumi(project, runner, "preview")
+    said = preview.stdout + preview.stderr
+    assert_stops_only_for_the_aws_plugin(said, "remote")
+    assert f"the host key of {DEV_HOST} port 22 is not in" in said and "`pulumi up` will refuse" in said, said
+    up = pulumi(project, runner, "up", "--yes", "--skip-preview")
+    said = up.stdout + up.stderr
+    assert up.returncode != 0 and "preflight create" not in said, said
+    assert f"error: the host key of {DEV_HOST} port 22 is not in" in said and "Traceback" not in said, said
+    assert f"ssh -p 22 alice@{DEV_HOST} true" in said, said
+
+
+def test_a_config_error_is_one_line_naming_the_key_without_a_traceback(project: Path, cli_env: dict[str, str]):
+    quick_start(project, cli_env)
+    assert pulumi(project, cli_env, "config", "set", "--secret", "poolPassword", "short").returncode == 0
     preview = pulumi(project, cli_env, "preview")
     said = preview.stdout + preview.stderr
-    assert preview.returncode != 0 and "+  command:remote:Command preflight create" not in said
-    assert f"HostKeyError: the host key of {DEV_HOST} port 22 is not in" in said, said
-    assert f"ssh -p 22 alice@{DEV_HOST} true" in said, said
+    assert preview.returncode != 0 and "Traceback" not in said, said
+    assert "condor-annex:poolPassword" in said, said
 
 
 def test_a_missing_required_key_is_still_refused_by_the_cli(project: Path, cli_env: dict[str, str]):
@@ -174,6 +264,6 @@ def test_join_stack_as_the_readme_sets_it_passes_the_clis_validation(project: Pa
     """Pulumi.yaml declares joinStack a string with the default "": set as the README sets it, the
     CLI and the program take it, and the program goes on to ask AWS for the setup it joins."""
     quick_start(project, cli_env)
-    assert pulumi(project, cli_env, "config", "set", "joinStack", "condor-annex/alice").returncode == 0
+    assert pulumi(project, cli_env, "config", "set", "joinStack", "condor-annex/bob").returncode == 0
     preview = pulumi(project, cli_env, "preview")
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")

@@ -15,7 +15,10 @@ at that tag, for what no build here can show):
   puts LOCAL_CONFIG_FILE, the personal settings and `LOCK = /tmp/condor-lock.<random>` in
   etc/condor_config (read: V8_7_3 `condor_configure`); the master makes the LOCK directory.
 - `condor_master` returns before its daemons answer, and they answer within a second or two;
-  `-pidfile` records its pid; `condor_restart` and `condor_off -master` talk to the running master
+  `-pidfile` records its pid; it holds a POSIX write lock on `$(LOCK)/InstanceLock` (or
+  MASTER_INSTANCE_LOCK) for its life, and a second master of the install exits for want of it
+  (read: master.cpp lock_or_except at V8_7_3 and v25.0.13; the lock run: 24.0.23 and 25.0.13,
+  tests/e2e/test_keeper.py); `condor_restart` and `condor_off -master` talk to the running master
   and fail without one (run: 24.0.23). A release built with `lib/standin/crashes` has a master that
   dies 1.5 s after it starts, leaving its pid file and its last words in MasterLog; one built with
   `lib/standin/never-matches` has a negotiator that matches no job.
@@ -410,6 +413,13 @@ def condor_master(args: list[str]) -> None:
     if pid_file:
         Path(pid_file).write_text(str(os.getpid()))
     Path(knob("LOCK") or knob("LOG") or "/nonexistent").mkdir(parents=True, exist_ok=True)
+    # Held for the master's life, as lock_or_except holds it (a POSIX write lock); a second master fails.
+    instance_lock = open(knob("MASTER_INSTANCE_LOCK") or f"{knob('LOCK')}/InstanceLock", "a")  # noqa: SIM115
+    try:
+        fcntl.lockf(instance_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log_line(f'ERROR "Can\'t get lock on "{instance_lock.name}"" at line 1606 in file master.cpp')
+        os._exit(4)
     if (RELEASE / "lib" / "standin" / "crashes").exists():
         # A master that dies just after it started, as on a bad build or a full disk, leaving its
         # pid file behind and its last words in MasterLog.

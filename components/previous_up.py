@@ -1,0 +1,59 @@
+"""What this stack's last `pulumi up` exported, and what it holds the next up to.
+
+The program reads its own stack's outputs through the engine's built-in
+`pulumi:pulumi:readStackOutputs` (what a StackReference reads), before any resource is registered.
+Checked with the real engine (the pulumi v3.274.1 CLI, a file backend): a new stack reads `{}`, in a
+preview and in an up; a later up reads the outputs of the last up that finished. Only plain outputs
+are used here; the secret ones come back decrypted and are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.settings import MAX_REGIONS, PROJECT, ConfigError
+
+
+@dataclass(frozen=True)
+class PreviousUp:
+    """The regions the last up set up, and the region its account-wide resources went through."""
+
+    regions: list[str]
+    account_region: str | None
+
+
+def previous_up() -> PreviousUp:
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    outputs = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name}).value.get("outputs") or {}
+    regions = outputs.get("regions")
+    # A stack made before `regions` existed exported only `region`, its one region; before
+    # `accountRegion` existed, the account-wide resources went through the first region's provider.
+    if not isinstance(regions, list):
+        regions = [outputs["region"]] if isinstance(outputs.get("region"), str) else []
+    account_region = outputs.get("accountRegion") or outputs.get("region")
+    return PreviousUp(regions=regions, account_region=account_region if isinstance(account_region, str) else None)
+
+
+def account_region(previous: PreviousUp, regions: list[str]) -> str:
+    """The region the account-wide resources (the annex user, its key and policies) go through:
+    the first region of the stack's first up, for good. IAM is global, but a provider whose region
+    changes replaces every resource it manages (pulumi/pulumi-aws#4000)."""
+    return previous.account_region or regions[0]
+
+
+def refuse_too_many_policies_at_once(previous: PreviousUp, regions: list[str]) -> None:
+    """The up attaches each new region's policy to the annex user before it detaches a dropped
+    region's; IAM refuses an 11th (10 managed policies per user, IAM quotas), part-way through."""
+    attached_at_once = previous.regions + [region for region in regions if region not in previous.regions]
+    if len(attached_at_once) <= MAX_REGIONS:
+        return
+    dropped = [region for region in previous.regions if region not in regions]
+    added = [region for region in regions if region not in previous.regions]
+    raise ConfigError(
+        f"{PROJECT}:regions adds {', '.join(added)} while {', '.join(dropped)} still hold(s) their policies: the "
+        f"annex user would hold {len(attached_at_once)} managed policies at once, and IAM attaches at most "
+        f"{MAX_REGIONS} to a user. Nothing was changed. Drop {', '.join(dropped)} from regions and `pulumi up`, "
+        "then add the new ones and `pulumi up` again"
+    )

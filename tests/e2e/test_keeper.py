@@ -1,0 +1,124 @@
+"""The keeper never kills a running pool, on the real HTCondor 24.0.23 and 25.0.13 of
+../shared/real-htcondor, installed by the machine steps over SSH.
+
+The user stops HTCondor with `condor_off -master` and starts it by hand with `condor_master`, as
+HTCondor's documentation says (so no pid file of ours names it), and a job runs on it. The keeper,
+run as cron runs it (the periodic entry and the @reboot one), finds that master by its instance lock
+and leaves it, its daemons and the job alone. The README's way to keep HTCondor stopped lasts
+across keeper runs; taking it back lets the keeper start HTCondor again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.annex_world import REAL_VERSIONS, real_tarball, wait_for
+from tests.e2e.machine import (
+    Machine,
+    TarballServer,
+    as_cron_runs,
+    master_pids,
+    our_cron_lines,
+    snapshot,
+)
+from tests.e2e.release import tarball_path
+from tests.e2e.replay import StepFailedError, program_for, run_step, steps
+from tests.harness import Program, Registration
+
+POOL_STEPS = ("preflight", "condor-dir", "personal-condor-")
+# The README's way to keep HTCondor stopped, and to let it run again, word for word (for 25.0.13;
+# another release's install directory has its own version in its name).
+README_KEEP_STOPPED = "touch ~/condor-25.0.13/local/condor-annex-keep-stopped && condor_off -master"
+README_LET_IT_RUN = "rm ~/condor-25.0.13/local/condor-annex-keep-stopped"
+
+
+@pytest.fixture(scope="module")
+def real_tarballs() -> Iterator[TarballServer]:
+    server = TarballServer()
+    for version in REAL_VERSIONS:
+        server.files[tarball_path(version).replace("{platform}", "x86_64_Debian12")] = real_tarball(
+            version
+        ).read_bytes()
+    server.start()
+    yield server
+
+
+def pool_steps(machine: Machine, program: Program, action: str) -> None:
+    """The personal HTCondor's steps alone (the AWS side plays no part here): made, or undone."""
+    pool: list[Registration] = [step for step in steps(program) if step.name.startswith(POOL_STEPS)]
+    for step in pool if action == "create" else reversed(pool):
+        result = run_step(machine, step, action)
+        if result.status != 0:
+            raise StepFailedError(step.name, result)
+
+
+def as_user(machine: Machine, install_dir: Path, command: str) -> str:
+    done = machine.run(f". {install_dir}/condor.sh && {command}", timeout=120)
+    assert done.status == 0, f"{command}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def job_status(machine: Machine, install_dir: Path, cluster: str) -> str:
+    return machine.run(f". {install_dir}/condor.sh && condor_q {cluster} -af JobStatus", timeout=60).stdout.strip()
+
+
+def keeper_log(install_dir: Path) -> str:
+    log = install_dir / "local" / "condor-annex-keeper.log"
+    return log.read_text() if log.exists() else ""
+
+
+@pytest.mark.parametrize("version", REAL_VERSIONS)
+def test_a_master_started_by_hand_and_its_running_job_survive_the_keeper(
+    machine: Machine, real_tarballs: TarballServer, fresh_home: Path, version: str
+):
+    before = snapshot(fresh_home)
+    program, _ = program_for(machine, real_tarballs, version)
+    pool_steps(machine, program, "create")
+    install_dir = fresh_home / f"condor-{version}"
+    periodic, at_boot = our_cron_lines(machine)[1], our_cron_lines(machine)[0]
+
+    # Stopped, then started by hand, as HTCondor's documentation says: no pid file of ours.
+    as_user(machine, install_dir, "condor_off -master")
+    wait_for("condor_master to stop", lambda: not master_pids(machine), timeout=120)
+    as_user(machine, install_dir, "condor_master")
+    (by_hand,) = wait_for("the hand-started master", lambda: master_pids(machine), timeout=60)
+    submitted = as_user(
+        machine,
+        install_dir,
+        "cd \"$(mktemp -d)\" && printf 'executable = /bin/sleep\\narguments = 600\\nqueue\\n' >job.sub && "
+        "condor_submit job.sub",
+    )
+    cluster = submitted.split("submitted to cluster ")[1].split(".")[0]
+
+    def running() -> bool:
+        machine.run(f". {install_dir}/condor.sh && condor_reschedule", timeout=60)
+        return job_status(machine, install_dir, cluster) == "2"
+
+    wait_for(f"job {cluster} running", running, timeout=180, every=3)
+    daemons = master_pids(machine)
+
+    for entry in (periodic, at_boot):
+        as_cron_runs(machine, entry)
+        assert master_pids(machine) == daemons == [by_hand], f"{entry} touched the running master"
+        assert job_status(machine, install_dir, cluster) == "2", f"{entry} touched the running job"
+    assert "starting" not in keeper_log(install_dir), keeper_log(install_dir)
+
+    # Kept stopped, the README's way: the keeper leaves it stopped, run after run.
+    as_user(machine, install_dir, f"condor_rm {cluster}")
+    as_user(machine, install_dir, README_KEEP_STOPPED.replace("25.0.13", version))
+    wait_for("condor_master to stop", lambda: not master_pids(machine), timeout=120)
+    for _ in range(2):
+        as_cron_runs(machine, periodic)
+        time.sleep(1)
+        assert not master_pids(machine), "the keeper started HTCondor the user keeps stopped"
+    as_user(machine, install_dir, README_LET_IT_RUN.replace("25.0.13", version))
+    as_cron_runs(machine, periodic)
+    wait_for("the keeper's master", lambda: master_pids(machine), timeout=60)
+    assert "condor_master started" in keeper_log(install_dir)
+
+    pool_steps(machine, program, "delete")
+    assert snapshot(fresh_home) == before and not master_pids(machine)
