@@ -13,7 +13,7 @@ from components.annex_user import AnnexUser, AnnexUserArgs
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.joined_region import JoinedRegion, JoinedRegionArgs
 from components.key_pair import KeyPair, KeyPairArgs, key_pair_name
-from components.machine import machine_for
+from components.machine import anchored, machine_for
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
 from components.preflight import Preflight, PreflightArgs
 from components.previous_up import account_region, previous_up, refuse_too_many_policies_at_once
@@ -31,6 +31,8 @@ machine = machine_for(settings)
 preflight = Preflight(
     "preflight", PreflightArgs(machine=machine, release=settings.release, tarball_url=settings.tarball_url)
 )
+# Every later step is tied to the preflight: a move to another machine undoes them all first.
+machine = anchored(machine, preflight.ready)
 
 # AWS side, per region: the five components -setup creates and the four marker stacks that make the
 # user's own -check-setup pass, each region through its own provider, which waits for the preflight.

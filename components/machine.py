@@ -9,6 +9,7 @@ on a remote machine (`SshMachine`), or on the machine running `pulumi up`, as th
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,8 @@ class CommandSpec:
     triggers: list[str] | None
     quiet: bool
     shows_stdout: bool
-    # The machine steps this one runs after (see machine_step).
-    follows: list[pulumi.CustomResource] = field(default_factory=list)
+    # The machine's first step, which every other is tied to (see machine_step).
+    anchor: pulumi.Resource | None = None
 
     def arguments(self, logging: type[command.local.Logging] | type[command.remote.Logging]) -> dict[str, Any]:
         level = logging.NONE if self.quiet else (logging.STDOUT_AND_STDERR if self.shows_stdout else logging.STDERR)
@@ -91,9 +92,7 @@ class CommandSpec:
             # as an environment request, which a stock sshd (AcceptEnv LANG LC_*) refuses, failing
             # every update and delete; and the scripts read nothing from it anyway.
             "add_previous_output_in_env": False,
-            "logging": pulumi.Output.all(*(step.id for step in self.follows)).apply(lambda _: level)
-            if self.follows
-            else level,
+            "logging": self.anchor.urn.apply(lambda _: level) if self.anchor else level,
         }
 
 
@@ -109,6 +108,7 @@ class SshMachine:
     host_key: str | None = None
     # Gone for good (machineGone): destroy forgets the steps instead of reaching it to undo them.
     gone: bool = False
+    first_step: pulumi.Resource | None = None
 
     @property
     def identity(self) -> str:
@@ -144,6 +144,7 @@ class LocalMachine:
     """The machine running `pulumi up`, as the user running it: no SSH, no key."""
 
     gone: bool = False
+    first_step: pulumi.Resource | None = None
     identity: str = "localhost"
 
     def command(self, name: str, spec: CommandSpec, opts: pulumi.ResourceOptions) -> command.local.Command:
@@ -155,7 +156,12 @@ class LocalMachine:
 
 
 Machine = SshMachine | LocalMachine
-MACHINE_STEP_TYPES = (command.remote.Command, command.local.Command)
+
+
+def anchored(machine: Machine, first_step: pulumi.Resource) -> Machine:
+    """The machine whose every later step is tied to its first, so that a move undoes them all
+    before the first runs again on the new machine (see machine_step)."""
+    return dataclasses.replace(machine, first_step=first_step)
 
 
 def machine_for(settings: Settings) -> Machine:
@@ -200,7 +206,7 @@ def machine_step(
             triggers=list(step.location) or None,
             quiet=carries_secret,
             shows_stdout=step.shows_stdout,
-            follows=[earlier for earlier in step.depends_on if isinstance(earlier, MACHINE_STEP_TYPES)],
+            anchor=machine.first_step,
         ),
         pulumi.ResourceOptions(
             parent=parent,
@@ -214,9 +220,11 @@ def machine_step(
             # in its state, which the engine takes as no change.)
             replacement_trigger=machine.identity,
             # And every step undone before any runs on the new machine (which may be this one, in the
-            # same home): when a replacement undoes a step first, the engine first undoes the steps
-            # whose old inputs came from it and that such a change would replace. `logging`, which
-            # never changes otherwise, carries that tie to the steps this one follows.
+            # same home): when a replacement undoes a step first (the first step, on a move), the
+            # engine first undoes, last first, the steps whose old inputs came from it and that such
+            # a change would replace. `logging`, which never changes otherwise, carries that tie to
+            # the first step, and only to it: a step replaced for another reason (the install, for
+            # a new condorVersion) undoes no others.
             replace_on_changes=["logging"],
             retain_on_delete=machine.gone,
             # Scripts never print a secret on stdout (the start step reads the store step's), but

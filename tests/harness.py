@@ -80,6 +80,11 @@ class Registration:
     aliases: list[str] = field(default_factory=list)
     # The URN of its explicit provider: the engine creates it only once the provider is there.
     provider: str = ""
+    # Each input's dependencies, by input name: what the engine reads to undo dependents first.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    replace_on_changes: list[str] = field(default_factory=list)
+    # The resource option's value (None: not set); a change of it replaces the resource.
+    replacement_trigger: Any = None
 
 
 @dataclass
@@ -422,6 +427,13 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 region=self.mocks.region_of(request.provider) if request.type.startswith("aws:") else "",
                 aliases=list(request.aliasURNs),
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+                property_dependencies={
+                    name: list(dependencies.urns) for name, dependencies in request.propertyDependencies.items()
+                },
+                replace_on_changes=list(request.replaceOnChanges),
+                replacement_trigger=json_format.MessageToDict(request.replacement_trigger)
+                if request.HasField("replacement_trigger")
+                else None,
             )
         )
         return type(response)(urn=urn, id=response.id, object=obj)

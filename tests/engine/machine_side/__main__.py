@@ -21,7 +21,7 @@ from components.annex_guard import AnnexGuard, AnnexGuardArgs
 from components.annex_user import access_key_name
 from components.condor_dir import CondorDir, CondorDirArgs
 from components.key_pair import KeyPair, KeyPairArgs
-from components.machine import machine_for
+from components.machine import anchored, machine_for
 from components.personal_condor import PersonalCondor, PersonalCondorArgs
 from components.preflight import Preflight, PreflightArgs
 from components.settings import read_settings
@@ -33,6 +33,8 @@ machine = machine_for(settings)
 preflight = Preflight(
     "preflight", PreflightArgs(machine=machine, release=settings.release, tarball_url=settings.tarball_url)
 )
+# Every later step is tied to the preflight: a move to another machine undoes them all first.
+machine = anchored(machine, preflight.ready)
 condor_dir = CondorDir(
     "condor-dir", CondorDirArgs(machine=machine, release=settings.release, preflight=preflight.ready)
 )
