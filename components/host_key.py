@@ -154,8 +154,9 @@ def verified_host_key(check: HostKeyCheck) -> str | None:
             # A preview never dials the machine, and a pull request's runner has no known_hosts.
             pulumi.log.warn(
                 f"the host key of {check.host} port {check.port} is not in {check.known_hosts}: this preview shows "
-                "the machine's steps without it, and `pulumi up` will refuse to run them until it is recorded. Pin "
-                "it with condor-annex:sshHostKey for previews that match the up"
+                "the machine's steps without it, and `pulumi up` will refuse to run them until it is recorded: "
+                f"{pin_command(check.host, check.port, check.user)} shows its fingerprint to check and records it. "
+                "Pin it with condor-annex:sshHostKey for previews that match the up"
             )
             return None
         raise HostKeyError(

@@ -106,7 +106,10 @@ def test_a_preview_of_an_unknown_host_runs_and_says_the_up_will_refuse(home: Pat
     preview = run_program(UNPINNED, preview=True)
     connection = preview.named("personal-condor-install").inputs["connection"]
     assert "hostKey" not in connection
-    assert any("`pulumi up` will refuse" in line and f"{P}:sshHostKey" in line for line in preview.logs)
+    assert any(
+        "`pulumi up` will refuse" in line and "ssh -p 2222 annex@203.0.113.7 true" in line and f"{P}:sshHostKey" in line
+        for line in preview.logs
+    )
     with pytest.raises(HostKeyError):
         run_program(UNPINNED)
 

@@ -227,6 +227,7 @@ def test_a_runner_that_never_logged_in_to_the_machine_previews_and_its_up_is_ref
     said = preview.stdout + preview.stderr
     assert_stops_only_for_the_aws_plugin(said, "remote")
     assert f"the host key of {DEV_HOST} port 22 is not in" in said and "`pulumi up` will refuse" in said, said
+    assert f"ssh -p 22 alice@{DEV_HOST} true" in said, said
     up = pulumi(project, runner, "up", "--yes", "--skip-preview")
     said = up.stdout + up.stderr
     assert up.returncode != 0 and "preflight create" not in said, said
