@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.account import SharedSetup
-from components.bucket import ConfigurationBucket, ConfigurationBucketArgs
-from components.instance_profile import InstanceProfile, InstanceProfileArgs
-from components.lambdas import LeaseFunctions, LeaseFunctionsArgs
-from components.security_group import SecurityGroup, SecurityGroupArgs
+from components.region import UsersPartsArgs, users_parts
 
 
 @dataclass
@@ -42,35 +39,21 @@ class JoinedRegion(pulumi.ComponentResource):
         shared = args.shared
         child = pulumi.ResourceOptions(parent=self)
 
-        bucket = ConfigurationBucket(f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=child)
-        profile = InstanceProfile(
-            f"{name}-instance",
-            InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
-            opts=child,
-        )
-        functions = LeaseFunctions(
-            f"{name}-functions",
-            LeaseFunctionsArgs(
+        own = users_parts(
+            name,
+            UsersPartsArgs(
                 region=args.region,
                 account_id=args.account_id,
-                bucket_name=bucket.bucket_name,
-                instance_profile_arn=profile.profile_arn,
-                log_retention_days=args.log_retention_days,
-                joining_owner=args.owner,
-                tags=args.tags,
-            ),
-            opts=child,
-        )
-        group = SecurityGroup(
-            f"{name}-sg",
-            SecurityGroupArgs(
                 vpc_id=shared.vpc_id,
                 ssh_ingress_cidrs=args.ssh_ingress_cidrs,
                 condor_ingress_cidrs=args.condor_ingress_cidrs,
+                log_retention_days=args.log_retention_days,
                 tags=args.tags,
+                joining_owner=args.owner,
             ),
-            opts=child,
+            lambda _name_before_regions: child,
         )
+        bucket, profile, functions, group = own.bucket, own.profile, own.functions, own.group
 
         self.region = args.region
         self.bucket_name = bucket.bucket_name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +29,66 @@ class RegionSetup(Protocol):
     security_group_id: pulumi.Output[str]
     check_stack_ids: pulumi.Output[dict[str, str]]
     ready: pulumi.Resource
+
+
+@dataclass
+class UsersParts:
+    """What each user has of their own in a region, whether they set it up or joined another's."""
+
+    bucket: ConfigurationBucket
+    profile: InstanceProfile
+    functions: LeaseFunctions
+    group: SecurityGroup
+
+
+@dataclass
+class UsersPartsArgs:
+    region: str
+    account_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    ssh_ingress_cidrs: list[str]
+    condor_ingress_cidrs: list[str]
+    log_retention_days: int
+    tags: dict[str, str]
+    # A joining user's "<project>/<stack>", which names their lease functions apart; None for the first.
+    joining_owner: str | None = None
+
+
+def users_parts(name: str, args: UsersPartsArgs, opts_for: Callable[[str], pulumi.ResourceOptions]) -> UsersParts:
+    """The bucket, instance profile, lease functions and security group, each with the options
+    opts_for gives for the name it had before `regions` existed."""
+    bucket = ConfigurationBucket(
+        f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=opts_for("annex-config")
+    )
+    profile = InstanceProfile(
+        f"{name}-instance",
+        InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
+        opts=opts_for("annex-instance"),
+    )
+    functions = LeaseFunctions(
+        f"{name}-functions",
+        LeaseFunctionsArgs(
+            region=args.region,
+            account_id=args.account_id,
+            bucket_name=bucket.bucket_name,
+            instance_profile_arn=profile.profile_arn,
+            log_retention_days=args.log_retention_days,
+            joining_owner=args.joining_owner,
+            tags=args.tags,
+        ),
+        opts=opts_for("annex-functions"),
+    )
+    group = SecurityGroup(
+        f"{name}-sg",
+        SecurityGroupArgs(
+            vpc_id=args.vpc_id,
+            ssh_ingress_cidrs=args.ssh_ingress_cidrs,
+            condor_ingress_cidrs=args.condor_ingress_cidrs,
+            tags=args.tags,
+        ),
+        opts=opts_for("annex-sg"),
+    )
+    return UsersParts(bucket, profile, functions, group)
 
 
 @dataclass
@@ -59,36 +120,20 @@ class AnnexRegion(pulumi.ComponentResource):
             before = pulumi.Alias(name=name_before_regions, parent=pulumi.ROOT_STACK_RESOURCE)
             return pulumi.ResourceOptions(parent=self, aliases=[before])
 
-        bucket = ConfigurationBucket(
-            f"{name}-config", ConfigurationBucketArgs(tags=args.tags), opts=child("annex-config")
-        )
-        profile = InstanceProfile(
-            f"{name}-instance",
-            InstanceProfileArgs(account_id=args.account_id, bucket_name=bucket.bucket_name, tags=args.tags),
-            opts=child("annex-instance"),
-        )
-        functions = LeaseFunctions(
-            f"{name}-functions",
-            LeaseFunctionsArgs(
+        own = users_parts(
+            name,
+            UsersPartsArgs(
                 region=args.region,
                 account_id=args.account_id,
-                bucket_name=bucket.bucket_name,
-                instance_profile_arn=profile.profile_arn,
-                log_retention_days=args.log_retention_days,
-                tags=args.tags,
-            ),
-            opts=child("annex-functions"),
-        )
-        group = SecurityGroup(
-            f"{name}-sg",
-            SecurityGroupArgs(
                 vpc_id=args.vpc_id,
                 ssh_ingress_cidrs=args.ssh_ingress_cidrs,
                 condor_ingress_cidrs=args.condor_ingress_cidrs,
+                log_retention_days=args.log_retention_days,
                 tags=args.tags,
             ),
-            opts=child("annex-sg"),
+            child,
         )
+        bucket, profile, functions, group = own.bucket, own.profile, own.functions, own.group
         stacks = CheckSetupStacks(
             f"{name}-check-setup",
             CheckSetupStacksArgs(

@@ -79,7 +79,7 @@ def test_a_master_started_by_hand_and_its_running_job_survive_the_keeper(
     program, _ = program_for(machine, real_tarballs, version)
     pool_steps(machine, program, "create")
     install_dir = fresh_home / f"condor-{version}"
-    periodic, at_boot = our_cron_lines(machine)[1], our_cron_lines(machine)[0]
+    at_boot, periodic = our_cron_lines(machine)
 
     # Stopped, then started by hand, as HTCondor's documentation says: no pid file of ours.
     as_user(machine, install_dir, "condor_off -master")
