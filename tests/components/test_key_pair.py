@@ -34,7 +34,7 @@ def test_the_key_pair_waits_for_nothing_on_aws_and_check_setup_waits_for_it():
     program = run_program()
     make = program.named("annex-key-pair-us-east-1-make")
     # Besides the preflight, which every step is tied to (tests/components/test_machine_options.py).
-    assert [program.by_urn(urn).name for urn in make.dependencies] == ["preflight", "condor-dir"]
+    assert {program.by_urn(urn).name for urn in make.dependencies} == {"preflight", "condor-dir"}
     check = program.named("annex-client-check-setup-us-east-1")
     assert program.named("annex-key-pair-us-east-1").urn in check.dependencies
 
