@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.account import Owner, default_vpcs, joined_setups
+from components.account import Owner, default_vpcs, joined_setups, refuse_past_the_role_quota
 from components.annex_client import AnnexClient, AnnexClientArgs, AnnexKnobs, image_knobs, user_config_knobs
 from components.annex_guard import AnnexGuard, AnnexGuardArgs
 from components.annex_image import AnnexImage, AnnexImageArgs
@@ -51,6 +51,14 @@ account_provider = aws.Provider(
     region=account_region(previous, settings.regions),
     profile=settings.aws_profile,
     opts=pulumi.ResourceOptions(depends_on=[preflight.ready]),
+)
+# Room in the account for the IAM roles this up makes, before any AWS resource: IAM would refuse the
+# one past the quota part-way through.
+refuse_past_the_role_quota(
+    [region for region in settings.regions if region not in previous.regions],
+    joins=settings.join_stack is not None,
+    builds_images=settings.annex_image_tarball_url is not None,
+    provider=account_provider,
 )
 owner = Owner(project=pulumi.get_project(), stack=pulumi.get_stack())
 account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=account_provider)).account_id

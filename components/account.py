@@ -12,6 +12,9 @@ name must be there, held by the stack it joins, and what it shares (the connecti
 the marker stacks) is read from AWS, where both users' stacks meet; the stack it joins may be kept
 in a state backend this user cannot read. Its own lease functions' names must be free or its own.
 
+The account's IAM roles are asked about too: each stack makes some in every region it adds, and a
+role past the account's quota is refused by IAM part-way through an up (refuse_past_the_role_quota).
+
 Checked with the real engine (the pulumi v3.274.1 CLI, pulumi-language-python 3.259.0) and
 pulumi-command 1.2.1's `local.run` standing in for the AWS data sources, which cannot run here: an
 invoke failure the program catches leaves the update successful, and an invoke through a provider
@@ -80,6 +83,13 @@ def _held_by(tags: dict[str, str] | None) -> str:
 NOT_FOUND = ("couldn't find resource", "no matching")
 
 
+def _unanswered(question: str, permission: str, error: Exception) -> AccountConflict:
+    return AccountConflict(
+        f"could not {question}, so nothing was created: {error}\n"
+        f"The deployer's AWS credentials need {permission}, and must be valid."
+    )
+
+
 def _found_or_none(read: Callable[[], Any], what: str, region: str, permission: str) -> Any:
     """What a single-resource data source reads, or None when AWS says there is none.
 
@@ -90,10 +100,14 @@ def _found_or_none(read: Callable[[], Any], what: str, region: str, permission: 
     except Exception as error:  # the provider raises no type of its own
         if any(marker in str(error) for marker in NOT_FOUND):
             return None
-        raise AccountConflict(
-            f"could not tell whether {what} exists in {region}, so nothing was created: {error}\n"
-            f"The deployer's AWS credentials need {permission} in {region}, and must be valid."
-        ) from error
+        raise _unanswered(f"tell whether {what} exists in {region}", f"{permission} in {region}", error) from error
+
+
+def _answer(read: Callable[[], Any], question: str, permission: str) -> Any:
+    try:
+        return read()
+    except Exception as error:  # the provider raises no type of its own
+        raise _unanswered(question, permission, error) from error
 
 
 def _tags(found: Any) -> dict[str, str] | None:
@@ -267,3 +281,51 @@ def joined_setups(
         missing + held + [p for region in found for p in region.no_default_vpc()], remedy if missing or held else None
     )
     return {region.name: _shared_setup(region) for region in found}
+
+
+# The IAM roles a stack makes in each region it sets up (held to its registrations by
+# tests/components/test_role_quota.py): every user's two (the annex instances' and the lease
+# functions'), the first user's one more (the connectivity function's), and two more where the stack
+# builds the annex image (the build's and its cleanup function's).
+USERS_ROLES, FIRST_USERS_ROLES, IMAGE_ROLES = 2, 1, 2
+# Service Quotas' code for IAM's "Roles per account" (1,000 by default; IAM quotas page). IAM's
+# quotas are global, and Service Quotas answers for them in us-east-1 only.
+ROLES_QUOTA_CODE, GLOBAL_QUOTAS_REGION = "L-FE177D64", "us-east-1"
+
+
+def roles_per_region(joins: bool, builds_images: bool) -> int:
+    return USERS_ROLES + (0 if joins else FIRST_USERS_ROLES) + (IMAGE_ROLES if builds_images else 0)
+
+
+def refuse_past_the_role_quota(
+    added_regions: Sequence[str], joins: bool, builds_images: bool, provider: aws.Provider
+) -> None:
+    """Raises AccountConflict when the roles the up makes in the regions it adds would pass the
+    account's role quota: IAM would refuse one with LimitExceeded part-way, after this user's bucket,
+    key pair and other resources were made. An up that adds no region asks nothing."""
+    per_region = roles_per_region(joins, builds_images)
+    adds = per_region * len(added_regions)
+    if not adds:
+        return
+    options = pulumi.InvokeOptions(provider=provider)
+
+    def roles_quota() -> float:
+        return aws.servicequotas.get_service_quota(
+            service_code="iam", quota_code=ROLES_QUOTA_CODE, region=GLOBAL_QUOTAS_REGION, opts=options
+        ).value
+
+    held = len(
+        _answer(lambda: aws.iam.get_roles(opts=options).names or [], "count the account's IAM roles", "iam:ListRoles")
+    )
+    quota = int(
+        _answer(
+            roles_quota, "read the account's IAM role quota", f"servicequotas:GetServiceQuota in {GLOBAL_QUOTAS_REGION}"
+        )
+    )
+    if held + adds > quota:
+        raise AccountConflict(
+            f"this up makes {adds} IAM roles ({per_region} in each of {', '.join(added_regions)}), and the account "
+            f"holds {held} of the {quota} its quota allows (Service Quotas: IAM, Roles per account, "
+            f"{ROLES_QUOTA_CODE}): IAM would refuse one part-way through the up. Nothing was created. Ask AWS for a "
+            "higher quota in the Service Quotas console, free roles, or list fewer regions"
+        )

@@ -219,6 +219,14 @@ class CondorRelease:
         return (9, 0, 0) <= self.parts < HPC_ANNEX_FROM
 
     @property
+    def read_authentication_methods(self) -> str:
+        """How a reader may authenticate: FS for the machine's own users, PASSWORD or IDTOKENS for
+        annexes (a 24.11+ annex looks the schedd up in the AP collector with its token). IDTOKENS
+        is a method from 8.9.7 (condor_secman.cpp at V8_9_7); none of them works from afar without
+        the pool's password or a token the pool signed."""
+        return "FS, IDTOKENS, PASSWORD" if self.parts >= (8, 9, 7) else "FS, PASSWORD"
+
+    @property
     def hpc_annex(self) -> bool:
         """24.11+: the access point is `use feature:HPC_ANNEX` and `htcondor annex` runs condor_annex."""
         return self.parts >= HPC_ANNEX_FROM

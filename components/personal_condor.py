@@ -27,6 +27,10 @@ def condor_config_text(release: CondorRelease, collector_port: int, public_name:
         "# Managed by the condor-annex Pulumi program; `pulumi destroy` removes this file.",
         "# Public interface: annex instances call back to this machine.",
         "NETWORK_INTERFACE = *",
+        "# Reading the queue or the pool takes authentication: jobs' arguments and environments are",
+        "# not for whoever reaches the open port (HTCondor's default makes it optional).",
+        "SEC_READ_AUTHENTICATION = REQUIRED",
+        f"SEC_READ_AUTHENTICATION_METHODS = {release.read_authentication_methods}",
     ]
     if public_name:
         # condor_annex (the ANNEX subsystem) copies the collector's address, expanded here, into

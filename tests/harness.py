@@ -267,6 +267,14 @@ class RegionHolds:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class AccountIam:
+    """The account's IAM roles before the up, and its role quota as Service Quotas gives it."""
+
+    roles: int = 40
+    roles_quota: int = 1_000
+
+
 # A stack that joins the setup of the stack `first` of this project (`joinStack`).
 JOIN = {f"{PROJECT}:joinStack": f"{PROJECT}/first"}
 FIRST_STACK_TAGS = {"managed-by": "pulumi", "pulumi-project": PROJECT, "pulumi-stack": "first"}
@@ -301,8 +309,10 @@ class _Mocks(pulumi_mocks.Mocks):
         account: dict[str, RegionHolds],
         cloud: Cloud | None = None,
         previous_outputs: dict[str, Any] | None = None,
+        iam: AccountIam | None = None,
     ) -> None:
         self.default_region = default_region
+        self.iam = iam or AccountIam()
         self.previous_outputs = previous_outputs or {}
         self.account = account
         self.cloud = cloud
@@ -359,6 +369,12 @@ class _Mocks(pulumi_mocks.Mocks):
             return {"tags": holds.log_groups[args.args["name"]]}, []
         if args.token in holds.errors:
             return {}, [("name", holds.errors[args.token])]
+        if args.token == "aws:iam/getRoles:getRoles":
+            return {"names": [f"role-{number}" for number in range(self.iam.roles)], "arns": []}, []
+        if args.token == "aws:servicequotas/getServiceQuota:getServiceQuota":
+            asked = (args.args["serviceCode"], args.args["quotaCode"], args.args["region"])
+            assert asked == ("iam", "L-FE177D64", "us-east-1"), args.args
+            return {"value": float(self.iam.roles_quota), "quotaName": "Roles per account"}, []
         # The single-resource data sources fail when the resource is missing, with the messages
         # terraform-provider-aws gives (tfresource.NotFound; SingularDataSourceFindError).
         for token, kind, key, missing in (
@@ -386,8 +402,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
         account: dict[str, RegionHolds],
         cloud: Cloud | None = None,
         previous_outputs: dict[str, Any] | None = None,
+        iam: AccountIam | None = None,
     ) -> None:
-        super().__init__(_Mocks(region, account, cloud, previous_outputs))
+        super().__init__(_Mocks(region, account, cloud, previous_outputs, iam))
         self.program = program
         self.resolve_aliases = resolve_aliases
 
@@ -463,6 +480,7 @@ def run_program(
     stack: str = "test",
     cloud: Cloud | None = None,
     previous_outputs: dict[str, Any] | None = None,
+    iam: AccountIam | None = None,
 ) -> Program:
     """Evaluate __main__.py with BASE_CONFIG overlaid by `config` (a value of None removes a key).
 
@@ -471,12 +489,13 @@ def run_program(
     No machine answers under mocks: an up's ssh-keyscan gets `offered_host_key` (None: no answer).
     With a `cloud`, the AWS resources are made there and its answers are the program's outputs.
     `previous_outputs` are what the stack's last up exported (none: a new stack).
+    `iam` is the account's IAM roles and role quota (by default, room for any stack).
     """
     program = into if into is not None else Program()
     merged = {**(BASE_CONFIG if base else {}), **(config or {})}
     merged = {k: v for k, v in merged.items() if v is not None}
     monitor = _Monitor(
-        program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {}, cloud, previous_outputs
+        program, merged.get("aws:region", "us-east-1"), resolve_aliases, account or {}, cloud, previous_outputs, iam
     )
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from components.contract import STACK_NAMES
+from tests.e2e.annex_world import MACHINE_PLATFORM, REAL_VERSIONS, real_tarball
 from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
-from tests.e2e.release import PLATFORM_OF_THIS_MACHINE, StandinFiles, build_release, copy_bindings
+from tests.e2e.release import PLATFORM_OF_THIS_MACHINE, StandinFiles, build_release, copy_bindings, tarball_path
 
 # One release of each line whose tools behave differently for us: 8.7 (condor_install, unprefixed
 # knobs), 9.0-10.7 (condor_store_cred ignores -i with -f), 24.0 (the last with condor_annex on PATH)
@@ -131,3 +132,14 @@ def fresh_home(machine: Machine, standin_files: StandinFiles) -> Iterator[Path]:
     standin_files.argv_log.write_text("")
     yield machine.home
     reset_home(machine)
+
+
+@pytest.fixture(scope="module")
+def real_tarballs() -> Iterator[TarballServer]:
+    """The real releases of ../shared/real-htcondor, served where the program downloads them."""
+    server = TarballServer()
+    for version in REAL_VERSIONS:
+        path = tarball_path(version).replace("{platform}", MACHINE_PLATFORM)
+        server.files[path] = real_tarball(version).read_bytes()
+    server.start()
+    yield server

@@ -147,6 +147,17 @@ def lock_dirs() -> list[Path]:
     return list(Path("/tmp").glob("condor-lock*"))
 
 
+def local_account(user: str) -> Path:
+    """A Unix account of this machine, made if missing; its home."""
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+    # No password, but not locked: sshd refuses key logins to a locked ("!") account.
+    subprocess.run(["usermod", "--password", "*", user], check=True)
+    return Path(f"/home/{user}")
+
+
 def start_sshd(
     workdir: Path, namespace: str | None = None, user: str = USER, host: str = SSH_HOST
 ) -> tuple[subprocess.Popen, Machine]:
@@ -156,13 +167,7 @@ def start_sshd(
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd).exists():
         raise RuntimeError("sshd is missing: apt-get install openssh-server (.ci/run does)")
-    home = Path(f"/home/{user}")
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
-    # No password, but not locked: sshd refuses key logins to a locked ("!") account.
-    subprocess.run(["usermod", "--password", "*", user], check=True)
+    home = local_account(user)
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o755)  # noqa: S103 - sshd reads its keys and the SSH user its bindings here
     host_key = workdir / "host_key"

@@ -11,12 +11,11 @@ across keeper runs; taking it back lets the keeper start HTCondor again.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.annex_world import REAL_VERSIONS, real_tarball, wait_for
+from tests.e2e.annex_world import REAL_VERSIONS, wait_for
 from tests.e2e.machine import (
     Machine,
     TarballServer,
@@ -25,41 +24,13 @@ from tests.e2e.machine import (
     our_cron_lines,
     snapshot,
 )
-from tests.e2e.release import tarball_path
-from tests.e2e.replay import StepFailedError, program_for, run_step, steps
-from tests.harness import Program, Registration
+from tests.e2e.real_pool import as_user, pool_steps
+from tests.e2e.replay import program_for
 
-POOL_STEPS = ("preflight", "condor-dir", "personal-condor-")
 # The README's way to keep HTCondor stopped, and to let it run again, word for word (for 25.0.13;
 # another release's install directory has its own version in its name).
 README_KEEP_STOPPED = "touch ~/condor-25.0.13/local/condor-annex-keep-stopped && condor_off -master"
 README_LET_IT_RUN = "rm ~/condor-25.0.13/local/condor-annex-keep-stopped"
-
-
-@pytest.fixture(scope="module")
-def real_tarballs() -> Iterator[TarballServer]:
-    server = TarballServer()
-    for version in REAL_VERSIONS:
-        server.files[tarball_path(version).replace("{platform}", "x86_64_Debian12")] = real_tarball(
-            version
-        ).read_bytes()
-    server.start()
-    yield server
-
-
-def pool_steps(machine: Machine, program: Program, action: str) -> None:
-    """The personal HTCondor's steps alone (the AWS side plays no part here): made, or undone."""
-    pool: list[Registration] = [step for step in steps(program) if step.name.startswith(POOL_STEPS)]
-    for step in pool if action == "create" else reversed(pool):
-        result = run_step(machine, step, action)
-        if result.status != 0:
-            raise StepFailedError(step.name, result)
-
-
-def as_user(machine: Machine, install_dir: Path, command: str) -> str:
-    done = machine.run(f". {install_dir}/condor.sh && {command}", timeout=120)
-    assert done.status == 0, f"{command}: {done.stdout}{done.stderr}"
-    return done.stdout
 
 
 def job_status(machine: Machine, install_dir: Path, cluster: str) -> str:
