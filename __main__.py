@@ -79,6 +79,7 @@ if settings.join_stack:
                 ssh_ingress_cidrs=settings.ssh_ingress_cidrs,
                 condor_ingress_cidrs=settings.condor_ingress_cidrs,
                 log_retention_days=settings.log_retention_days,
+                annex_name_prefix=settings.annex_name_prefix,
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(providers=[providers[region]]),
@@ -99,6 +100,7 @@ else:
                 condor_ingress_cidrs=settings.condor_ingress_cidrs,
                 log_retention_days=settings.log_retention_days,
                 keeps_names_from_before_regions=region == first_region,
+                annex_name_prefix=settings.annex_name_prefix,
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(providers=[provider]),
@@ -132,6 +134,7 @@ annex_user = AnnexUser(
         tags=tags,
         key_generation=settings.annex_key_generation,
         key_pair_name=key_name,
+        annex_name_prefix=settings.annex_name_prefix,
     ),
     opts=pulumi.ResourceOptions(providers=[account_provider]),
 )
@@ -262,7 +265,9 @@ pulumi.export(
     {
         region: {
             "environment": f". {condor.condor_sh}",
-            **settings.release.annex_commands(region, first_region, settings.annex_instance_type),
+            **settings.release.annex_commands(
+                region, first_region, settings.annex_instance_type, settings.annex_name_prefix
+            ),
         }
         for region in settings.regions
     },

@@ -25,6 +25,8 @@ class AnnexUserArgs:
     key_generation: int = 1
     # The key pair the user's annexes are launched with, the same name in every region.
     key_pair_name: str = KEY_PAIR_NAME
+    # What the user's annex names begin with: the key makes, aims and removes only rules named so.
+    annex_name_prefix: str = ""
 
 
 def access_key_name(user: str, generation: int) -> str:
@@ -35,11 +37,17 @@ def access_key_name(user: str, generation: int) -> str:
     return f"{user}-key" if generation == 1 else f"{user}-key-{generation}"
 
 
-def region_statements(region: RegionSetup, account_id: pulumi.Input[str], key_pair_name: str) -> list[Statement]:
+def region_statements(
+    region: RegionSetup, account_id: pulumi.Input[str], key_pair_name: str, annex_name_prefix: str = ""
+) -> list[Statement]:
     """What condor_annex calls (annex-contract.md, last section) in one region, and nothing more."""
 
     def arn(pattern: str) -> pulumi.Output[str]:
         return pulumi.Output.format(pattern, region=region.region, account=account_id)
+
+    # condor_annex names each rule after its annex (annex-create.cpp, PutRule.cpp at v24.0.23), so
+    # no narrower resource can be given than the names the user's annexes begin with.
+    lease_rules = arn("arn:aws:events:{region}:{account}:rule/" + annex_name_prefix + "*")
 
     return [
         {
@@ -62,11 +70,10 @@ def region_statements(region: RegionSetup, account_id: pulumi.Input[str], key_pa
             "Resource": pulumi.Output.from_input(region.bucket_name).apply(bucket_config_objects),
         },
         {
-            # condor_annex names each rule after its annex, so no narrower resource can be given.
             "Sid": "ManageLeaseRules",
             "Effect": "Allow",
             "Action": ["events:PutRule", "events:RemoveTargets", "events:DeleteRule"],
-            "Resource": arn("arn:aws:events:{region}:{account}:rule/*"),
+            "Resource": lease_rules,
         },
         {
             # Rules may aim only at this user's own lease functions: no lease of another user's,
@@ -74,13 +81,13 @@ def region_statements(region: RegionSetup, account_id: pulumi.Input[str], key_pa
             "Sid": "AimRulesAtOwnLeaseFunctions",
             "Effect": "Allow",
             "Action": "events:PutTargets",
-            "Resource": arn("arn:aws:events:{region}:{account}:rule/*"),
+            "Resource": lease_rules,
             # A multi-valued key (one value per target of the call): every target must be one of them.
             "Condition": {"ForAllValues:ArnEquals": {"events:TargetArn": [region.odi_lease_arn, region.sfr_lease_arn]}},
         },
         {
-            # rule/* would also match rules on custom buses (rule/<bus>/<name>); condor_annex uses
-            # only the default bus.
+            # rule/<prefix>* would also match rules on custom buses (rule/<bus>/<name>); condor_annex
+            # uses only the default bus.
             "Sid": "NoRulesOnOtherBuses",
             "Effect": "Deny",
             "Action": ["events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:DeleteRule"],
@@ -183,7 +190,9 @@ class AnnexUser(pulumi.ComponentResource):
             region_policy = aws.iam.Policy(
                 f"{name}-{region.region}",
                 description=f"condor_annex in {region.region}: exactly the calls it makes there",
-                policy=document(*region_statements(region, args.account_id, args.key_pair_name)),
+                policy=document(
+                    *region_statements(region, args.account_id, args.key_pair_name, args.annex_name_prefix)
+                ),
                 tags=args.tags,
                 opts=child,
             )

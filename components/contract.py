@@ -263,25 +263,28 @@ class CondorRelease:
             return f"condor_annex -check-setup -aws-region {region}"
         return "condor_annex -check-setup"
 
-    def annex_commands(self, region: str, first_region: str, instance_type: str | None) -> dict[str, str]:
+    def annex_commands(
+        self, region: str, first_region: str, instance_type: str | None, annex_name_prefix: str = ""
+    ) -> dict[str, str]:
         """How a user starts, feeds, watches and ends an annex in a region with this release, HTCondor's
-        own commands (condor.sh sourced); ANNEX_NAME stands for the annex's name."""
+        own commands (condor.sh sourced); ANNEX_NAME stands for the annex's name, after the user's prefix."""
+        name = f"{annex_name_prefix}ANNEX_NAME"
         if self.hpc_annex:
             # `htcondor annex create` has no region option and passes none to condor_annex, which
             # then takes ANNEX_DEFAULT_AWS_REGION; the environment's setting wins over the file's.
             other_region = "" if region == first_region else f"_CONDOR_ANNEX_DEFAULT_AWS_REGION={region} "
             return {
-                "submit": "htcondor job submit --annex-name ANNEX_NAME sleep.submit",
-                "start": f"{other_region}htcondor annex create ANNEX_NAME {instance_type or 'm5.large'}@aws-ec2",
-                "watch": "htcondor annex status ANNEX_NAME",
-                "end": "htcondor annex shutdown ANNEX_NAME",
+                "submit": f"htcondor job submit --annex-name {name} sleep.submit",
+                "start": f"{other_region}htcondor annex create {name} {instance_type or 'm5.large'}@aws-ec2",
+                "watch": f"htcondor annex status {name}",
+                "end": f"htcondor annex shutdown {name}",
             }
         region_option = f"-aws-region {region} " if self.region_prefixed_knobs else ""
         return {
-            "start": f"condor_annex {region_option}-count 1 -annex-name ANNEX_NAME",
+            "start": f"condor_annex {region_option}-count 1 -annex-name {name}",
             "submit": "condor_submit sleep.submit",
-            "watch": f"condor_annex {region_option}-annex-name ANNEX_NAME -status; condor_status -annex ANNEX_NAME",
-            "end": "condor_off -annex ANNEX_NAME",
+            "watch": f"condor_annex {region_option}-annex-name {name} -status; condor_status -annex {name}",
+            "end": f"condor_off -annex {name}",
         }
 
     def key_pair_file(self, region: str) -> str:

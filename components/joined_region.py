@@ -20,6 +20,7 @@ class JoinedRegionArgs:
     ssh_ingress_cidrs: list[str]
     condor_ingress_cidrs: list[str]
     log_retention_days: int
+    annex_name_prefix: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -50,6 +51,7 @@ class JoinedRegion(pulumi.ComponentResource):
                 log_retention_days=args.log_retention_days,
                 tags=args.tags,
                 joining_owner=args.owner,
+                annex_name_prefix=args.annex_name_prefix,
             ),
             lambda _name_before_regions: child,
         )

@@ -45,6 +45,8 @@ class LeaseFunctionsArgs:
     # A joining user's "<project>/<stack>": the functions are theirs alone, named apart, and the
     # connectivity function, fixed by name, stays the setup's.
     joining_owner: str | None = None
+    # What the user's annex names begin with: the functions remove only lease rules named so.
+    annex_name_prefix: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,8 +102,8 @@ class LeaseFunctions(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        # Rules are named after annexes, which only condor_annex knows: any rule of this account.
-        any_rule = arn("events", "rule/*")
+        # Rules are named after annexes (annexNamePrefix, when set, begins every name of this user's).
+        any_rule = arn("events", f"rule/{args.annex_name_prefix}*")
         lease_policy = aws.iam.RolePolicy(
             f"{name}-lease-policy",
             role=lease_role.id,

@@ -52,6 +52,7 @@ class UsersPartsArgs:
     tags: dict[str, str]
     # A joining user's "<project>/<stack>", which names their lease functions apart; None for the first.
     joining_owner: str | None = None
+    annex_name_prefix: str = ""
 
 
 def users_parts(name: str, args: UsersPartsArgs, opts_for: Callable[[str], pulumi.ResourceOptions]) -> UsersParts:
@@ -74,6 +75,7 @@ def users_parts(name: str, args: UsersPartsArgs, opts_for: Callable[[str], pulum
             instance_profile_arn=profile.profile_arn,
             log_retention_days=args.log_retention_days,
             joining_owner=args.joining_owner,
+            annex_name_prefix=args.annex_name_prefix,
             tags=args.tags,
         ),
         opts=opts_for("annex-functions"),
@@ -104,6 +106,7 @@ class AnnexRegionArgs:
     # aliases to those names let `pulumi up` update them in place instead of replacing them (the
     # replacements would collide with the HTCondorAnnex-* names still in use).
     keeps_names_from_before_regions: bool = False
+    annex_name_prefix: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -130,6 +133,7 @@ class AnnexRegion(pulumi.ComponentResource):
                 condor_ingress_cidrs=args.condor_ingress_cidrs,
                 log_retention_days=args.log_retention_days,
                 tags=args.tags,
+                annex_name_prefix=args.annex_name_prefix,
             ),
             child,
         )

@@ -79,6 +79,7 @@ KNOWN_KEYS = (
     "logRetentionDays",
     "annexKeyGeneration",
     "joinStack",
+    "annexNamePrefix",
 )
 # The stack's aws:* settings that reach each region's provider.
 AWS_KEYS_READ = ("region", "profile")
@@ -123,6 +124,9 @@ MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
 MIN_POOL_PASSWORD = 16
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # <project>/<stack>, each as Pulumi allows its names, as the stack's tags spell them.
+# condor_annex names an annex's lease rule after its first 27 characters (annex-create.cpp at
+# v24.0.23): the prefix leaves 7 of them at least.
+ANNEX_NAME_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
 JOIN_STACK = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 
@@ -176,6 +180,9 @@ class Settings:
     join_stack: str | None = None
     # What destroy does about annexes still running: refuse, end or leave.
     annexes_on_destroy: str = "refuse"
+    # What every annex name of this user begins with; the key and lease functions touch only the
+    # lease rules whose names do ("": any rule of the account).
+    annex_name_prefix: str = ""
 
 
 class _Reader:
@@ -626,6 +633,12 @@ def read_settings(
             default="refuse",
         )
         or "refuse",
+        annex_name_prefix=reader.text(
+            "annexNamePrefix",
+            ANNEX_NAME_PREFIX,
+            "1 to 20 letters, digits, '-' or '_', beginning with a letter or digit, such as your user name and '-'",
+        )
+        or "",
     )
     if reader.problems:
         raise ConfigError("invalid stack configuration:\n  " + "\n  ".join(reader.problems))

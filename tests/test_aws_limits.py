@@ -31,11 +31,15 @@ LONGEST_REGIONS = [
     "sa-east-1",
 ]
 assert len(LONGEST_REGIONS) == MAX_REGIONS
+# It stands twice in each region's managed policy and once in each lease role's.
+LONGEST_ANNEX_NAME_PREFIX = {"condor-annex:annexNamePrefix": "p" * 20}
 
 
 @pytest.fixture(scope="module", params=[1, MAX_REGIONS], ids=["one-region", f"{MAX_REGIONS}-regions"])
 def program(request: pytest.FixtureRequest) -> Program:
-    return run_program({"condor-annex:regions": json.dumps(LONGEST_REGIONS[: request.param])})
+    return run_program(
+        {"condor-annex:regions": json.dumps(LONGEST_REGIONS[: request.param]), **LONGEST_ANNEX_NAME_PREFIX}
+    )
 
 
 def test_more_regions_than_the_limits_allow_are_refused():
@@ -212,7 +216,7 @@ def test_marker_stacks_fit(program: Program):
 # A stack that joins another: the most regions, and the longest stack name Pulumi allows (100).
 @pytest.fixture(scope="module")
 def joining() -> Program:
-    config = {**JOIN, "condor-annex:regions": json.dumps(LONGEST_REGIONS)}
+    config = {**JOIN, "condor-annex:regions": json.dumps(LONGEST_REGIONS), **LONGEST_ANNEX_NAME_PREFIX}
     return run_program(config, account={region: first_users_setup() for region in LONGEST_REGIONS}, stack="s" * 100)
 
 

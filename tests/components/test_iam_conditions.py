@@ -8,16 +8,17 @@ make with their annex key, or that a function or an annex could make with its ro
 decision IAM must reach. The calls `condor_annex` and the lease functions make are allowed alongside,
 so a policy that denied everything would fail here too. One route stays open, as the README says: a
 colleague's key may remove your annex's rule (condor_annex names rules after annexes, on the
-account's default bus, and tags none), and this test holds that statement to the policies.
+account's default bus, and tags none), and this test holds that statement to the policies; where
+every user sets `annexNamePrefix`, it is closed too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
-import pytest
-
+from components.settings import PROJECT
 from tests.harness import ACCOUNT_ID, JOIN, Program, first_users_setup, run_program
 from tests.iam_simulator import ALLOWED, EXPLICITLY_DENIED, IMPLICITLY_DENIED, Principal, Request, decide
 
@@ -166,17 +167,49 @@ def in_region(region: str) -> dict[str, str]:
     return {"aws__RequestedRegion": region}
 
 
-@pytest.fixture(scope="module")
-def decided() -> dict[str, tuple[str, str]]:
+def decisions(a: User, b: User, tried: list[tuple[str, Request, str]]) -> dict[str, tuple[str, str]]:
+    """Each route's decision, and the one it must get."""
+    principals = [a.key, a.lease_role, a.instance_role, b.key, b.lease_role, b.instance_role]
+    got = decide(principals, [request for _, request, _ in tried])
+    assert len({label for label, _, _ in tried}) == len(tried), "two routes of one name"
+    return {label: (decision, expected) for (label, _, expected), decision in zip(tried, got, strict=True)}
+
+
+def wrong(decided: dict[str, tuple[str, str]]) -> str:
+    return json.dumps({label: got for label, (got, expected) in decided.items() if got != expected}, indent=1)
+
+
+def test_each_route_gets_the_decision_iam_must_reach():
     a = _user(run_program(stack="first"))
     b = _user(run_program(JOIN, stack="second", account={REGION: first_users_setup()}))
-    tried = routes(a, b)
-    principals = [a.key, a.lease_role, a.instance_role, b.key, b.lease_role, b.instance_role]
-    decisions = decide(principals, [request for _, request, _ in tried])
-    assert len({label for label, _, _ in tried}) == len(tried), "two routes of one name"
-    return {label: (got, expected) for (label, _, expected), got in zip(tried, decisions, strict=True)}
+    assert wrong(decisions(a, b, routes(a, b))) == "{}"
 
 
-def test_each_route_gets_the_decision_iam_must_reach(decided: dict[str, tuple[str, str]]):
-    wrong = {label: got for label, (got, expected) in decided.items() if got != expected}
-    assert not wrong, json.dumps(wrong, indent=1)
+def test_with_annex_name_prefixes_no_key_touches_a_colleagues_lease_rules():
+    """The README's known route, closed where each user sets annexNamePrefix: the rule of the annex
+    A's `annexCommands` start (condor_annex names it after the annex's first 27 characters) is A's
+    key's and A's lease functions' alone."""
+    first = run_program({f"{PROJECT}:annexNamePrefix": "alice-"}, stack="first")
+    second = run_program(
+        {**JOIN, f"{PROJECT}:annexNamePrefix": "bob-"}, stack="second", account={REGION: first_users_setup()}
+    )
+    a, b = _user(first), _user(second)
+    start = first.outputs["annexCommands"].value[REGION]["start"]
+    annex = re.search(r"\S*ANNEX_NAME", start).group().replace("ANNEX_NAME", "MyFirstAnnex")
+    a_rule, b_rule, unprefixed = f"{RULES}/{annex[:27]}", f"{RULES}/bob-MyFirstAnnex", f"{RULES}/MyFirstAnnex"
+    assert annex == "alice-MyFirstAnnex"
+    denied, allowed = IMPLICITLY_DENIED, ALLOWED
+    tried = [
+        ("A's key makes its annex's rule", a.key.asks("events:PutRule", a_rule), allowed),
+        ("A's key aims it at its odiLease", a.key.asks("events:PutTargets", a_rule, **aim(a.odi_lease)), allowed),
+        ("A's key makes a rule without its prefix", a.key.asks("events:PutRule", unprefixed), denied),
+        ("B's key removes A's rule", b.key.asks("events:DeleteRule", a_rule), denied),
+        ("B's key removes A's rule's target", b.key.asks("events:RemoveTargets", a_rule), denied),
+        ("B's key makes a rule of A's annex's name", b.key.asks("events:PutRule", a_rule), denied),
+        ("B's key aims A's rule at its odiLease", b.key.asks("events:PutTargets", a_rule, **aim(b.odi_lease)), denied),
+        ("B's key makes its own annex's rule", b.key.asks("events:PutRule", b_rule), allowed),
+        ("A's lease role removes A's rule", a.lease_role.asks("events:DeleteRule", a_rule), allowed),
+        ("A's lease role removes B's rule", a.lease_role.asks("events:DeleteRule", b_rule), denied),
+        ("B's lease role removes A's rule", b.lease_role.asks("events:DeleteRule", a_rule), denied),
+    ]
+    assert wrong(decisions(a, b, tried)) == "{}"

@@ -105,6 +105,10 @@ BAD_CONFIGS = [
     ),
     ({f"{P}:condorVersoin": "8.7.3"}, f"{P}:condorVersoin is not a key", "did you mean"),
     ({"aws:region": "mars-north-1; true"}, "aws:region", "AWS region name"),
+    # condor_annex keeps 27 characters of an annex name for its rule: a prefix leaves 7 at least.
+    ({f"{P}:annexNamePrefix": "a-prefix-longer-than-20-"}, f"{P}:annexNamePrefix", "1 to 20 letters"),
+    ({f"{P}:annexNamePrefix": "alice/*"}, f"{P}:annexNamePrefix", "1 to 20 letters"),
+    ({f"{P}:annexNamePrefix": "-alice"}, f"{P}:annexNamePrefix", "beginning with a letter or digit"),
 ]
 
 
@@ -169,6 +173,7 @@ GOOD_VALUES = {
     f"{P}:annexImageId": "ami-0123456789abcdef0",
     f"{P}:annexInstanceType": "m5.large",
     f"{P}:logRetentionDays": "14",
+    f"{P}:annexNamePrefix": "alice-",
     "aws:region": "us-east-1",
 }
 # Inside the list, where a value would reach the security group.

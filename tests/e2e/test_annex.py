@@ -129,8 +129,9 @@ def live_instances(world: World, region: str) -> list[dict]:
 
 
 def annex_command(program: Program, region: str, what: str, annex: str) -> str:
-    """The stack's own `annexCommands` output (the README's "Using your annex"), for this annex."""
-    return program.outputs["annexCommands"].value[region][what].replace("ANNEX_NAME", annex)
+    """The stack's own `annexCommands` output (the README's "Using your annex"), for this annex: the
+    output begins each annex name with the stack's annexNamePrefix."""
+    return program.outputs["annexCommands"].value[region][what].replace("ANNEX_NAME", annex.removeprefix(LAB_PREFIX))
 
 
 def start_annex(user: User, program: Program, region: str, annex: str) -> None:
@@ -138,6 +139,11 @@ def start_annex(user: User, program: Program, region: str, annex: str) -> None:
     status, created = user.run(annex_command(program, region, "start", annex), stdin="yes\n")
     # condor_annex exits 0 whether or not it made the annex: its words say.
     assert status == 0 and "Annex started." in created, created
+
+
+# The annexNamePrefix of the cases behind a NAT: the real condor_annex's rule for the annex, and the
+# lease function's removal of it, under IAM enforcement with the policies the prefix narrows.
+LAB_PREFIX = "lab-"
 
 
 @pytest.mark.parametrize(
@@ -153,7 +159,9 @@ def test_an_annex_runs_the_guides_job(world: World, version: str, nat: bool, col
     cloud = world.reset_aws()
     home_before, account_before = snapshot(world.machine.home), world.inventory()
 
-    program = run_program(annex_config(world, version, collector_port, regions), cloud=cloud)
+    prefix = LAB_PREFIX if nat else ""
+    config = annex_config(world, version, collector_port, regions, annexNamePrefix=prefix)
+    program = run_program(config, cloud=cloud)
     outputs = program.outputs["byRegion"].value
     world.write_hosts([outputs[region]["bucketName"] for region in regions])
     players = AwsPlayers(world, regions[0])
@@ -162,21 +170,25 @@ def test_an_annex_runs_the_guides_job(world: World, version: str, nat: bool, col
     assert {rule["fromPort"] for rule in players.ingress} == {ANNEX_INSTANCE_PORT}
     players.start()
     try:
-        live_annex(world, program, release, regions, players)
-        ended_annex_lets_destroy_finish(world, program, release, regions, players, cloud, home_before, account_before)
+        live_annex(world, program, release, regions, players, prefix)
+        ended_annex_lets_destroy_finish(
+            world, program, config, release, regions, players, cloud, home_before, account_before, prefix
+        )
     finally:
         players.stop()
     assert not players.failures, players.failures
 
 
-def live_annex(world: World, program: Program, release: CondorRelease, regions: list[str], players: AwsPlayers) -> None:
+def live_annex(
+    world: World, program: Program, release: CondorRelease, regions: list[str], players: AwsPlayers, prefix: str
+) -> None:
     results = up(world.machine, program)
     for region in regions:
         assert "Your setup looks OK" in results[f"annex-client-check-setup-{region}"].stderr
     assert f"the collector annexes reach answers at {world.public_name}:" in results["personal-condor-start"].stderr
     user = User(world, program.outputs["installDir"].value.replace("~", str(world.machine.home)))
     annex_key = program.outputs["accessKeyId"].value
-    annex = "first-annex"
+    annex = f"{prefix}first-annex"
     cluster = guide_job(user, annex, release.hpc_annex) if release.hpc_annex else None
     started = time.monotonic()
     start_annex(user, program, regions[0], annex)
@@ -210,28 +222,27 @@ def live_annex(world: World, program: Program, release: CondorRelease, regions: 
     calls = world.aws.calls_with(annex_key)
     print(f"{release.version}: AWS calls with the annex user's key: {len(calls)}")
     if len(regions) > 1:
-        annex_in_another_region(world, program, user, release, regions)
+        annex_in_another_region(world, program, user, release, regions, f"{prefix}second-annex")
 
 
 def annex_in_another_region(
-    world: World, program: Program, user: User, release: CondorRelease, regions: list[str]
+    world: World, program: Program, user: User, release: CondorRelease, regions: list[str], annex: str
 ) -> None:
     """25.0's `htcondor annex create` has no region option: the README's environment setting makes
     condor_annex take another region, with that region's own knobs."""
-    guide_job(user, "second-annex", release.hpc_annex)
-    start_annex(user, program, regions[1], "second-annex")
+    guide_job(user, annex, release.hpc_annex)
+    start_annex(user, program, regions[1], annex)
     instance = wait_for("an instance in the second region", lambda: live_instances(world, regions[1]), timeout=60)[0]
     second = program.outputs["byRegion"].value[regions[1]]
     assert instance["IamInstanceProfile"]["Arn"] == second["instanceProfileArn"]
     assert instance["ImageId"] == second["annexImageId"]
     assert [group["GroupId"] for group in instance["SecurityGroups"]] == [second["securityGroupId"]]
     uploaded = world.admin.client("s3").list_objects_v2(Bucket=second["bucketName"]).get("Contents", [])
-    assert [item["Key"] for item in uploaded] == ["config-second-annex.tar.gz"]
+    assert [item["Key"] for item in uploaded] == [f"config-{annex}.tar.gz"]
 
 
-def ending_annexes(world: World, program: Program, regions: list[str]) -> Program:
+def ending_annexes(world: World, program: Program, config: dict[str, str]) -> Program:
     """`pulumi config set annexesOnDestroy end && pulumi up`: only the guard changes, and runs."""
-    config = annex_config(world, "25.0.13", 9618, regions)
     guard = step_named(program, "annex-guard")
     ending = step_named(run_program({**config, "condor-annex:annexesOnDestroy": "end"}), "annex-guard")
     assert ending.inputs["delete"] == guard.inputs["delete"].replace("ON_DESTROY=refuse", "ON_DESTROY=end")
@@ -243,12 +254,14 @@ def ending_annexes(world: World, program: Program, regions: list[str]) -> Progra
 def ended_annex_lets_destroy_finish(
     world: World,
     program: Program,
+    config: dict[str, str],
     release: CondorRelease,
     regions: list[str],
     players: AwsPlayers,
     cloud: MotoCloud,
     home_before: dict,
     account_before: dict,
+    prefix: str,
 ) -> None:
     user = User(world, program.outputs["installDir"].value.replace("~", str(world.machine.home)))
     # Destroy refuses, and deletes nothing.
@@ -256,16 +269,16 @@ def ended_annex_lets_destroy_finish(
         destroy(world.machine, program)
     assert refused.value.step == "annex-guard", refused.value
     message = refused.value.result.stderr
-    assert "annex first-annex in us-east-1: 1 instance(s)" in message, message
+    assert f"annex {prefix}first-annex in us-east-1: 1 instance(s)" in message, message
     end = re.search(r"first-annex in .*end it with: (.+)$", message, re.M).group(1)
     assert live_instances(world, regions[0]), "the refusal ended the annex"
     if len(regions) > 1:
-        assert f"annex second-annex in {regions[1]}: 1 instance(s)" in message, message
+        assert f"annex {prefix}second-annex in {regions[1]}: 1 instance(s)" in message, message
 
     # The user ends it: on 24.0 as the refusal says, and the lease function ends the instance at its
     # rule's next firing; on 25.0 with the README's `htcondor annex shutdown`, and the instance shuts
     # itself down (50ec2.config's master shutdown script), which EC2 turns into its end.
-    user.ok(end if not release.hpc_annex else annex_command(program, regions[0], "end", "first-annex"))
+    user.ok(end if not release.hpc_annex else annex_command(program, regions[0], "end", f"{prefix}first-annex"))
     wait_for("the annex's instance terminated", lambda: not live_instances(world, regions[0]), timeout=180)
     pool = "-pool $(condor_config_val ANNEX_COLLECTOR)" if release.hpc_annex else ""
     wait_for(
@@ -283,7 +296,7 @@ def ended_annex_lets_destroy_finish(
     # directory, which is theirs to keep).
     user.ok("rm -rf ~/annex-job")
     if len(regions) > 1:
-        program = ending_annexes(world, program, regions)
+        program = ending_annexes(world, program, config)
     destroy(world.machine, program)
     cloud.destroy()
     assert snapshot(world.machine.home) == home_before, "destroy left the home different from before"
