@@ -103,7 +103,7 @@ class LeaseFunctions(pulumi.ComponentResource):
             opts=child,
         )
         # Rules are named after annexes (annexNamePrefix, when set, begins every name of this user's).
-        any_rule = arn("events", f"rule/{args.annex_name_prefix}*")
+        lease_rules = arn("events", f"rule/{args.annex_name_prefix}*")
         lease_policy = aws.iam.RolePolicy(
             f"{name}-lease-policy",
             role=lease_role.id,
@@ -115,7 +115,7 @@ class LeaseFunctions(pulumi.ComponentResource):
                     "Sid": "RemoveExpiredLeaseRules",
                     "Effect": "Allow",
                     "Action": ["events:RemoveTargets", "events:DeleteRule"],
-                    "Resource": any_rule,
+                    "Resource": lease_rules,
                 },
                 {
                     # No resource-level permission (Service Authorization Reference, EventBridge).
@@ -192,7 +192,7 @@ class LeaseFunctions(pulumi.ComponentResource):
                 function=functions[contract].name,
                 principal="events.amazonaws.com",
                 source_account=args.account_id,
-                source_arn=any_rule,
+                source_arn=lease_rules,
                 opts=child,
             )
 
