@@ -52,8 +52,12 @@ class Principal:
         return Request(self.arn, action, resource, {key.replace("__", ":"): value for key, value in context.items()})
 
 
-def decide(principals: list[Principal], requests: list[Request]) -> list[str]:
-    """IAM's decision on each request, made by its principal's policies."""
+def decide(
+    principals: list[Principal], requests: list[Request], resource_policies: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """IAM's decision on each request, made by its principal's policies and its resource's policy,
+    where `resource_policies` (by resource ARN) holds one."""
+    resource_policies = resource_policies or {}
     if shutil.which("node") is None or not (SIMULATOR / "node_modules").is_dir():
         raise RuntimeError(f"the IAM simulator is not installed: {INSTALL} (.ci/run does it; Node.js 18 or later)")
     held = {principal.arn: principal.policies for principal in principals}
@@ -68,6 +72,9 @@ def decide(principals: list[Principal], requests: list[Request]) -> list[str]:
                 "resource": {"accountId": ACCOUNT_ID, "resource": request.resource},
                 "contextVariables": request.context,
             },
+            **(
+                {"resourcePolicy": resource_policies[request.resource]} if request.resource in resource_policies else {}
+            ),
         }
         for request in requests
     ]

@@ -30,6 +30,9 @@ SOMEONE_ELSES = f"{EC2}:instance/i-0123456789abcdef0"
 LAUNCHED = f"{EC2}:instance/i-0fedcba9876543210"
 TERMINATE = ("ec2:TerminateInstances", SOMEONE_ELSES)
 PAYROLL = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:payroll"
+# EventBridge, firing a rule's target; the function's own policy decides.
+EVENTBRIDGE = Principal("events.amazonaws.com", [])
+ANOTHER_ACCOUNT = "210987654321"
 SPOT = "spotfleet.amazonaws.com"
 
 
@@ -47,10 +50,29 @@ class User:
     security_group: str
     key_pair: str
     bucket: str
+    # Each lease function's resource policy: who may invoke it.
+    invoke_policies: dict[str, dict]
 
 
 def _policy(program: Program, name: str) -> dict:
     return json.loads(program.named(name).inputs["policy"])
+
+
+def _invoke_policy(program: Program, contract: str) -> dict:
+    """The statement Lambda writes into the function's policy for the registered permission (Lambda
+    developer guide, resource-based policies: SourceAccount as StringEquals, SourceArn as ArnLike)."""
+    permission = program.named(f"annex-{REGION}-functions-{contract}-invoke").inputs
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": permission["principal"]},
+        "Action": permission["action"],
+        "Resource": program.named(f"annex-{REGION}-functions-{contract}").outputs["arn"],
+        "Condition": {
+            "StringEquals": {"AWS:SourceAccount": permission["sourceAccount"]},
+            "ArnLike": {"AWS:SourceArn": permission["sourceArn"]},
+        },
+    }
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def _user(program: Program) -> User:
@@ -76,6 +98,10 @@ def _user(program: Program) -> User:
         security_group=named["security-group"],
         key_pair=named["key-pair"],
         bucket=program.named(f"annex-{REGION}-config").outputs["bucket"],
+        invoke_policies={
+            program.named(f"annex-{REGION}-functions-{contract}").outputs["arn"]: _invoke_policy(program, contract)
+            for contract in ("odiLease", "sfrLease")
+        },
     )
 
 
@@ -109,6 +135,13 @@ def routes(a: User, b: User) -> list[tuple[str, Request, str]]:
         ("A's key invokes its lease function", a.key.asks("lambda:InvokeFunction", a.odi_lease), denied),
         ("A's key changes its lease function", a.key.asks("lambda:UpdateFunctionCode", a.odi_lease), denied),
         ("A's key ends an instance", a.key.asks("ec2:TerminateInstances", SOMEONE_ELSES), denied),
+        # Who may fire A's lease function: this account's rules, through EventBridge.
+        ("A's lease rule fires A's odiLease", fires(a.odi_lease, rule), allowed),
+        (
+            "another account's rule fires A's odiLease",
+            fires(a.odi_lease, f"arn:aws:events:{REGION}:{ANOTHER_ACCOUNT}:rule/my-annex", ANOTHER_ACCOUNT),
+            denied,
+        ),
         # What A's lease functions may end and delete: only what A's annexes are and hold.
         ("A's lease role ends A's annex", a.lease_role.asks(*TERMINATE, **profile(a.instance_profile)), allowed),
         ("A's lease role ends B's annex", a.lease_role.asks(*TERMINATE, **profile(b.instance_profile)), denied),
@@ -151,6 +184,10 @@ def routes(a: User, b: User) -> list[tuple[str, Request, str]]:
     ]
 
 
+def fires(function: str, rule: str, account: str = ACCOUNT_ID) -> Request:
+    return EVENTBRIDGE.asks("lambda:InvokeFunction", function, aws__SourceArn=rule, aws__SourceAccount=account)
+
+
 def aim(*functions: str) -> dict[str, list[str]]:
     return {"events__TargetArn": list(functions)}
 
@@ -169,8 +206,8 @@ def in_region(region: str) -> dict[str, str]:
 
 def decisions(a: User, b: User, tried: list[tuple[str, Request, str]]) -> dict[str, tuple[str, str]]:
     """Each route's decision, and the one it must get."""
-    principals = [a.key, a.lease_role, a.instance_role, b.key, b.lease_role, b.instance_role]
-    got = decide(principals, [request for _, request, _ in tried])
+    principals = [a.key, a.lease_role, a.instance_role, b.key, b.lease_role, b.instance_role, EVENTBRIDGE]
+    got = decide(principals, [request for _, request, _ in tried], a.invoke_policies | b.invoke_policies)
     assert len({label for label, _, _ in tried}) == len(tried), "two routes of one name"
     return {label: (decision, expected) for (label, _, expected), decision in zip(tried, got, strict=True)}
 
@@ -211,5 +248,7 @@ def test_with_annex_name_prefixes_no_key_touches_a_colleagues_lease_rules():
         ("A's lease role removes A's rule", a.lease_role.asks("events:DeleteRule", a_rule), allowed),
         ("A's lease role removes B's rule", a.lease_role.asks("events:DeleteRule", b_rule), denied),
         ("B's lease role removes A's rule", b.lease_role.asks("events:DeleteRule", a_rule), denied),
+        ("A's annex's rule fires A's odiLease", fires(a.odi_lease, a_rule), allowed),
+        ("B's annex's rule fires A's odiLease", fires(a.odi_lease, b_rule), denied),
     ]
     assert wrong(decisions(a, b, tried)) == "{}"
