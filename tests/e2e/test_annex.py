@@ -189,6 +189,8 @@ def live_annex(
     user = User(world, program.outputs["installDir"].value.replace("~", str(world.machine.home)))
     annex_key = program.outputs["accessKeyId"].value
     annex = f"{prefix}first-annex"
+    if prefix:
+        unprefixed_annex_is_refused(world, program, user, release, regions[0], prefix)
     cluster = guide_job(user, annex, release.hpc_annex) if release.hpc_annex else None
     started = time.monotonic()
     start_annex(user, program, regions[0], annex)
@@ -223,6 +225,28 @@ def live_annex(
     print(f"{release.version}: AWS calls with the annex user's key: {len(calls)}")
     if len(regions) > 1:
         annex_in_another_region(world, program, user, release, regions, f"{prefix}second-annex")
+
+
+def unprefixed_annex_is_refused(
+    world: World, program: Program, user: User, release: CondorRelease, region: str, prefix: str
+) -> None:
+    """The README's word on annexNamePrefix: an annex named without it is refused by AWS at its
+    rule and launches nothing, and the configuration condor_annex uploaded first stays in the
+    user's bucket, where the deployer's credentials remove it."""
+    stray = "stray-annex"
+    # `htcondor annex create` goes no further than its check for a job waiting for the annex.
+    waiting = guide_job(user, stray, release.hpc_annex) if release.hpc_annex else None
+    start = program.outputs["annexCommands"].value[region]["start"].replace(f"{prefix}ANNEX_NAME", stray)
+    _, refused = user.run(start, stdin="yes\n")
+    assert "is not authorized to perform: events:PutRule" in refused, refused
+    assert not live_instances(world, region), "an annex without the prefix launched an instance"
+    assert stray not in world.inventory()[f"{region} rules"]
+    bucket = program.outputs["byRegion"].value[region]["bucketName"]
+    s3 = world.admin.client("s3")
+    assert [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [f"config-{stray}.tar.gz"]
+    s3.delete_object(Bucket=bucket, Key=f"config-{stray}.tar.gz")
+    if waiting is not None:
+        user.ok(f"condor_rm {waiting}")
 
 
 def annex_in_another_region(
