@@ -55,7 +55,7 @@ account_provider = aws.Provider(
 # Room in the account for the IAM roles this up makes, before any AWS resource: IAM would refuse the
 # one past the quota part-way through.
 refuse_past_the_role_quota(
-    [region for region in settings.regions if region not in previous.regions],
+    previous.added(settings.regions),
     joins=settings.join_stack is not None,
     builds_images=settings.annex_image_tarball_url is not None,
     provider=account_provider,

@@ -23,6 +23,10 @@ class PreviousUp:
     regions: list[str]
     account_region: str | None
 
+    def added(self, regions: list[str]) -> list[str]:
+        """The regions of this up that the last one did not set up."""
+        return [region for region in regions if region not in self.regions]
+
 
 def previous_up() -> PreviousUp:
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
@@ -46,11 +50,11 @@ def account_region(previous: PreviousUp, regions: list[str]) -> str:
 def refuse_too_many_policies_at_once(previous: PreviousUp, regions: list[str]) -> None:
     """The up attaches each new region's policy to the annex user before it detaches a dropped
     region's; IAM refuses an 11th (10 managed policies per user, IAM quotas), part-way through."""
-    attached_at_once = previous.regions + [region for region in regions if region not in previous.regions]
+    added = previous.added(regions)
+    attached_at_once = previous.regions + added
     if len(attached_at_once) <= MAX_REGIONS:
         return
     dropped = [region for region in previous.regions if region not in regions]
-    added = [region for region in regions if region not in previous.regions]
     raise ConfigError(
         f"{PROJECT}:regions adds {', '.join(added)} while {', '.join(dropped)} still hold(s) their policies: the "
         f"annex user would hold {len(attached_at_once)} managed policies at once, and IAM attaches at most "

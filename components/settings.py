@@ -123,10 +123,10 @@ MAX_POOL_PASSWORD = 255  # condor_store_cred's MAX_PASSWORD_LENGTH, in bytes
 # with (SEC_TOKEN_POOL_SIGNING_KEY_FILE defaults to SEC_PASSWORD_FILE): not something to guess.
 MIN_POOL_PASSWORD = 16
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
-# <project>/<stack>, each as Pulumi allows its names, as the stack's tags spell them.
 # condor_annex names an annex's lease rule after its first 27 characters (annex-create.cpp at
 # v24.0.23): the prefix leaves 7 of them at least.
 ANNEX_NAME_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
+# <project>/<stack>, each as Pulumi allows its names, as the stack's tags spell them.
 JOIN_STACK = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 

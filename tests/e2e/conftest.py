@@ -12,7 +12,7 @@ import pytest
 
 from components.contract import STACK_NAMES
 from tests.e2e.annex_world import MACHINE_PLATFORM, REAL_VERSIONS, real_tarball
-from tests.e2e.machine import Machine, TarballServer, reset_home, start_sshd
+from tests.e2e.machine import Machine, TarballServer, readable_by_everyone, reset_home, start_sshd
 from tests.e2e.release import PLATFORM_OF_THIS_MACHINE, StandinFiles, build_release, copy_bindings, tarball_path
 
 # One release of each line whose tools behave differently for us: 8.7 (condor_install, unprefixed
@@ -25,13 +25,8 @@ VERSION_TO_CUT = "24.0.23"
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("e2e")
     # The SSH user must read the bindings and keys beside it.
-    for parent in [path, *path.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o755)
-    return path
+    return readable_by_everyone(tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture(scope="session")

@@ -147,6 +147,16 @@ def lock_dirs() -> list[Path]:
     return list(Path("/tmp").glob("condor-lock*"))
 
 
+def readable_by_everyone(path: Path) -> Path:
+    """The path, with it and every directory above it open to other accounts (the SSH user, the
+    tests' other accounts) to enter and read."""
+    for parent in [path, *path.parents]:
+        if parent == Path("/"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o755)
+    return path
+
+
 def local_account(user: str) -> Path:
     """A Unix account of this machine, made if missing; its home."""
     try:

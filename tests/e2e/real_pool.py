@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from tests.e2e.machine import Machine
@@ -18,6 +19,18 @@ def pool_steps(machine: Machine, program: Program, action: str) -> None:
         result = run_step(machine, step, action)
         if result.status != 0:
             raise StepFailedError(step.name, result)
+
+
+def queue_a_sleeping_job(machine: Machine, install_dir: Path, *submit_options: str) -> str:
+    """A job that sleeps 10 minutes, submitted as the user (condor_submit given these options);
+    its cluster id."""
+    submitted = as_user(
+        machine,
+        install_dir,
+        "cd \"$(mktemp -d)\" && printf 'executable = /bin/sleep\\narguments = 600\\nqueue\\n' >job.sub && "
+        f"condor_submit {shlex.join(submit_options)} job.sub",
+    )
+    return submitted.split("submitted to cluster ")[1].split(".")[0]
 
 
 def as_user(machine: Machine, install_dir: Path, command: str) -> str:

@@ -23,7 +23,6 @@ import re
 import shlex
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -39,7 +38,7 @@ from tests.e2e.annex_world import (
     sha256_of,
     wait_for,
 )
-from tests.e2e.machine import SSH_HOST, host_key_line, reset_home, snapshot
+from tests.e2e.machine import SSH_HOST, host_key_line, readable_by_everyone, reset_home, snapshot
 from tests.e2e.replay import StepFailedError, destroy, step_named, up
 from tests.harness import Program, run_program
 from tests.moto_cloud import MotoCloud
@@ -47,12 +46,7 @@ from tests.moto_cloud import MotoCloud
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    workdir = tmp_path_factory.mktemp("annex")
-    for parent in [workdir, *workdir.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o755)
-    with annex_world(workdir) as made:
+    with annex_world(readable_by_everyone(tmp_path_factory.mktemp("annex"))) as made:
         yield made
 
 

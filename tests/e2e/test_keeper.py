@@ -24,7 +24,7 @@ from tests.e2e.machine import (
     our_cron_lines,
     snapshot,
 )
-from tests.e2e.real_pool import as_user, pool_steps
+from tests.e2e.real_pool import as_user, pool_steps, queue_a_sleeping_job
 from tests.e2e.replay import program_for
 
 # The README's way to keep HTCondor stopped, and to let it run again, word for word (for 25.0.13;
@@ -57,13 +57,7 @@ def test_a_master_started_by_hand_and_its_running_job_survive_the_keeper(
     wait_for("condor_master to stop", lambda: not master_pids(machine), timeout=120)
     as_user(machine, install_dir, "condor_master")
     (by_hand,) = wait_for("the hand-started master", lambda: master_pids(machine), timeout=60)
-    submitted = as_user(
-        machine,
-        install_dir,
-        "cd \"$(mktemp -d)\" && printf 'executable = /bin/sleep\\narguments = 600\\nqueue\\n' >job.sub && "
-        "condor_submit job.sub",
-    )
-    cluster = submitted.split("submitted to cluster ")[1].split(".")[0]
+    cluster = queue_a_sleeping_job(machine, install_dir)
 
     def running() -> bool:
         machine.run(f". {install_dir}/condor.sh && condor_reschedule", timeout=60)

@@ -8,8 +8,8 @@ configuration of its own, and the user has a job queued whose environment holds 
   KERBEROS), as anyone who reaches the port can, it reads neither the pool (the collector) nor the
   queue (the schedd, asked at its own address). The same queries by a local account, which FS
   authenticates, get the slots and the user's job, secret and all: the refusals are
-  authentication's. (HTCondor's default, SEC_READ_AUTHENTICATION = OPTIONAL, answered all four
-  methods on both releases before this program required it.)
+  authentication's. (With HTCondor's default, SEC_READ_AUTHENTICATION = OPTIONAL, SSL read both on
+  24.0.23 and all four methods did on 25.0.13, before this program required it.)
 - On 24.0.23, where HTCondor signs tokens with the pool password file unless told otherwise, a
   token minted from that file (which condor_annex copies into every annex tarball) is refused: the
   outsider can neither be mapped to the user nor submit as them. A token minted with the pool's own
@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.annex_world import REAL_VERSIONS, real_tarball
-from tests.e2e.machine import Machine, TarballServer, local_account
-from tests.e2e.real_pool import as_user, pool_steps
+from tests.e2e.machine import Machine, TarballServer, local_account, readable_by_everyone
+from tests.e2e.real_pool import as_user, pool_steps, queue_a_sleeping_job
 from tests.e2e.replay import program_for
 
 OUTSIDER = "annex-e2e-outsider"
@@ -69,10 +69,7 @@ class Outsider:
 def outsider(tmp_path: Path, request: pytest.FixtureRequest) -> Outsider:
     version = request.node.callspec.params["version"]
     local_account(OUTSIDER)
-    for parent in [tmp_path, *tmp_path.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o755)
+    readable_by_everyone(tmp_path)
     with tarfile.open(real_tarball(version)) as release:
         release.extractall(tmp_path / "release", filter="tar")
     (tools,) = (tmp_path / "release").glob("condor-*/bin")
@@ -84,12 +81,7 @@ def outsider(tmp_path: Path, request: pytest.FixtureRequest) -> Outsider:
 
 def queue_a_job_with_a_secret(machine: Machine, install_dir: Path) -> str:
     secret = secrets.token_hex(8)
-    as_user(
-        machine,
-        install_dir,
-        "cd \"$(mktemp -d)\" && printf 'executable = /bin/sleep\\narguments = 600\\nqueue\\n' >job.sub && "
-        f"condor_submit -a 'environment = SECRET={secret}' job.sub",
-    )
+    queue_a_sleeping_job(machine, install_dir, "-a", f"environment = SECRET={secret}")
     return secret
 
 
