@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -23,7 +24,7 @@ from pulumi import automation
 from components.host_key import known_hosts_name
 from tests.e2e.machine import SSH_HOST, Machine, TarballServer, host_key_line
 from tests.e2e.release import tarball_path
-from tests.engine.cli import PASSPHRASE, engine_bin
+from tests.engine.cli import ENGINE_TOOLS, PASSPHRASE, engine_bin
 from tests.harness import ROOT
 
 MACHINE_PROGRAM = ROOT / "tests" / "engine" / "machine_side"
@@ -171,6 +172,29 @@ def remember_host_key(home: Path, host: str, port: int, public_key: Path, hashed
         Path(f"{known_hosts}.old").unlink()
 
 
+def cli_run_by(machine: Machine, workdir: Path) -> tuple[str, Path, dict[str, str]]:
+    """The engine's tools copied where the machine's user may run them (root's cache is closed to
+    it), a CLI root whose `pulumi` runs that copy as the user (tests/e2e/pulumi_as_user.sh behind its
+    values), and the user's names for the environment; workdir (project, state, Pulumi home) becomes
+    the user's."""
+    tools = workdir / "engine"
+    tools.mkdir()
+    for tool in ENGINE_TOOLS:
+        shutil.copy2(Path(engine_bin(), tool), tools / tool)
+    cli = workdir / "cli" / "bin" / "pulumi"
+    cli.parent.mkdir(parents=True)
+    values = {
+        "PULUMI_AS_USER": machine.user,
+        "PULUMI_REAL_CLI": tools / "pulumi",
+        "PULUMI_HOME": workdir / "pulumi-home",
+    }
+    header = "".join(f"{name}={shlex.quote(str(value))}\n" for name, value in values.items())
+    cli.write_text("#!/usr/bin/env bash\n" + header + Path(__file__).with_name("pulumi_as_user.sh").read_text())
+    cli.chmod(0o755)
+    subprocess.run(["chown", "-R", machine.user, str(workdir)], check=True)
+    return str(tools), workdir / "cli", {"USER": machine.user, "LOGNAME": machine.user}
+
+
 def engine_stack(
     workdir: Path,
     machine: Machine,
@@ -180,12 +204,14 @@ def engine_stack(
     known_host_key: Path | None = None,
     hashed: bool = False,
     knows_host: bool = True,
+    run_by: Machine | None = None,
     **config: str,
 ) -> EngineStack:
     """A new stack of the machine-side program in a copy of it under workdir, over SSH to the test's
     sshd, with its own state backend and Pulumi home. workdir is the home of the user running it:
     its ~/.ssh/known_hosts holds `known_host_key` (by default the sshd's own) for the host and port
-    the stack reaches, hashed or not, unless it `knows_host` not."""
+    the stack reaches, hashed or not, unless it `knows_host` not. With `run_by`, the CLI runs as that
+    machine's user, in its home (which only a pinned sshHostKey then spares a known_hosts entry)."""
     project = workdir / "project"
     project.mkdir(parents=True)
     shutil.copy(MACHINE_PROGRAM / "__main__.py", project / "__main__.py")
@@ -193,10 +219,13 @@ def engine_stack(
         (MACHINE_PROGRAM / "Pulumi.yaml").read_text().replace("../../../.venv", str(ROOT / ".venv"))
     )
     (workdir / "state").mkdir()
-    bin_dir = engine_bin()
+    bin_dir, cli_root, as_user = engine_bin(), Path(engine_bin()).parent, {}
+    if run_by:
+        bin_dir, cli_root, as_user = cli_run_by(run_by, workdir)
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "HOME": str(workdir),
+        "HOME": str(run_by.home if run_by else workdir),
+        **as_user,
         "PULUMI_HOME": str(workdir / "pulumi-home"),
         "PULUMI_BACKEND_URL": f"file://{workdir / 'state'}",
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
@@ -210,7 +239,7 @@ def engine_stack(
         work_dir=str(project),
         env_vars=env,
         pulumi_home=env["PULUMI_HOME"],
-        pulumi_command=automation.PulumiCommand(root=str(Path(bin_dir).parent), skip_version_check=True),
+        pulumi_command=automation.PulumiCommand(root=str(cli_root), skip_version_check=True),
     )
     stack = EngineStack(automation.Stack.create("dev", workspace), workdir / "state")
     stack.set(

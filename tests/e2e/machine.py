@@ -20,6 +20,7 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,6 +156,18 @@ def readable_by_everyone(path: Path) -> Path:
             break
         parent.chmod(parent.stat().st_mode | 0o755)
     return path
+
+
+@contextlib.contextmanager
+def opened_to_everyone(path: Path) -> Iterator[Path]:
+    """readable_by_everyone for a while: the modes of the path and the directories above it put back
+    after (for a place the test does not own, as the clone)."""
+    modes = {each: each.stat().st_mode for each in [path, *path.parents]}
+    try:
+        yield readable_by_everyone(path)
+    finally:
+        for each, mode in modes.items():
+            each.chmod(mode)
 
 
 def local_account(user: str) -> Path:
@@ -429,11 +442,13 @@ def our_cron_lines(machine: Machine) -> list[str]:
 
 def as_cron_runs(machine: Machine, entry: str) -> None:
     """A crontab entry's command as cron runs it: `/bin/sh -c` as the user, in their home, with only
-    the environment cron gives a job (HOME, LOGNAME, SHELL=/bin/sh, PATH=/usr/bin:/bin)."""
+    the environment cron gives a job (HOME, LOGNAME, SHELL=/bin/sh, PATH=/usr/bin:/bin); in the
+    machine's network namespace, if it has one."""
     command = entry.split(None, 1)[1] if entry.startswith("@") else entry.split(None, 5)[5]
     environment = [f"HOME={machine.home}", f"LOGNAME={machine.user}", "SHELL=/bin/sh", "PATH=/usr/bin:/bin"]
+    in_namespace = ["ip", "netns", "exec", machine.namespace] if machine.namespace else []
     ran = subprocess.run(
-        ["runuser", "-u", machine.user, "--", "env", "-i", *environment, "/bin/sh", "-c", command],
+        [*in_namespace, "runuser", "-u", machine.user, "--", "env", "-i", *environment, "/bin/sh", "-c", command],
         cwd=machine.home,
         capture_output=True,
         text=True,

@@ -88,14 +88,29 @@ class Network:
             ip("-n", namespace, "link", "set", "lo", "up")
         # Its own forwarding, not this machine's: net.ipv4.ip_forward is per namespace.
         subprocess.run([*exec_prefix(self.internet), "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=True)
-        for index, link in enumerate(self.links):
-            outer, inner = f"{self.internet[:8]}{index}a", f"{self.internet[:8]}{index}b"
+        for link in self.links:
+            outer, inner = self._ends(link)
             ip("link", "add", outer, "netns", self.internet, "type", "veth", "peer", "name", inner, "netns", link.host)
             ip("-n", self.internet, "addr", "add", f"{link.internet_address}/{link.prefix}", "dev", outer)
             ip("-n", self.internet, "link", "set", outer, "up")
+            self.host_end(link, up=True)
+
+    def _ends(self, link: Link) -> tuple[str, str]:
+        """The link's veth devices: the internet's end, the host's."""
+        index = self.links.index(link)
+        return f"{self.internet[:8]}{index}a", f"{self.internet[:8]}{index}b"
+
+    def host_end(self, link: Link, up: bool) -> None:
+        """The host's end of the link up, with its address and default route; or down without them,
+        as on a machine whose network is not up yet."""
+        _, inner = self._ends(link)
+        if up:
             ip("-n", link.host, "addr", "add", f"{link.host_address}/{link.prefix}", "dev", inner)
             ip("-n", link.host, "link", "set", inner, "up")
             ip("-n", link.host, "route", "add", "default", "via", link.internet_address)
+        else:
+            ip("-n", link.host, "addr", "flush", "dev", inner)
+            ip("-n", link.host, "link", "set", inner, "down")
 
     def add_address(self, namespace: str, address: str) -> None:
         """One more address, on the namespace's loopback (a service of the internet's, the metadata service's)."""

@@ -102,6 +102,28 @@ def transition(machine: Machine, before: Program, after: Program) -> list[str]:
     return ran
 
 
+# How the config reaches the machine from the machine itself (host localhost): no SSH keys, and the
+# ingress an unnamed public address needs.
+LOCAL_REACH: dict[str, str | None] = {
+    "condor-annex:host": "localhost",
+    "condor-annex:sshUser": None,
+    "condor-annex:sshPrivateKey": None,
+    "condor-annex:sshHostKey": None,
+    "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
+    "condor-annex:sshIngressCidrs": "[]",
+}
+
+
+def ssh_reach(machine: Machine) -> dict[str, str | None]:
+    """How the config reaches the machine over SSH, its host key pinned (no known_hosts needed)."""
+    return {
+        "condor-annex:host": SSH_HOST,
+        "condor-annex:sshPort": str(machine.port),
+        "condor-annex:sshUser": machine.user,
+        "condor-annex:sshHostKey": host_key_line(machine.host_key),
+    }
+
+
 def program_for(
     machine: Machine,
     tarballs: TarballServer,
@@ -114,24 +136,8 @@ def program_for(
     """The program configured for this machine, over SSH or (`local`) as the user running pulumi on
     it, and a collector port, free unless given (returned too)."""
     port = port or free_port()
-    reach = (
-        {
-            "condor-annex:host": "localhost",
-            "condor-annex:sshUser": None,
-            "condor-annex:sshHostKey": None,
-            "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
-            "condor-annex:sshIngressCidrs": "[]",
-        }
-        if local
-        else {
-            "condor-annex:host": SSH_HOST,
-            "condor-annex:sshPort": str(machine.port),
-            "condor-annex:sshUser": machine.user,
-            "condor-annex:sshHostKey": host_key_line(machine.host_key),
-        }
-    )
     config = {
-        **reach,
+        **(LOCAL_REACH if local else ssh_reach(machine)),
         "condor-annex:condorVersion": version,
         "condor-annex:condorTarballUrl": tarballs.url(tarball_path(version, prefix)),
         "condor-annex:collectorPort": str(port),

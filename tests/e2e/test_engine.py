@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,14 @@ import pytest
 from components.contract import STACK_NAMES, CondorRelease
 from tests.e2e import fake_iam
 from tests.e2e.conftest import PLATFORM_OF_THIS_MACHINE, VERSION_TO_CUT, write_aws_state
-from tests.e2e.engine import ENGINE_POOL_PASSWORD, SECRET_ACCESS_KEY, EngineStack, engine_stack, remember_host_key
+from tests.e2e.engine import (
+    ENGINE_POOL_PASSWORD,
+    SECRET_ACCESS_KEY,
+    EngineStack,
+    Run,
+    engine_stack,
+    remember_host_key,
+)
 from tests.e2e.machine import (
     SSH_HOST,
     LatePort,
@@ -34,12 +42,14 @@ from tests.e2e.machine import (
     host_key_line,
     lock_dirs,
     master_running,
+    opened_to_everyone,
+    readable_by_everyone,
     reset_home,
     snapshot,
     start_sshd,
 )
 from tests.e2e.release import StandinFiles, stored_password
-from tests.e2e.replay import program_for, steps
+from tests.e2e.replay import LOCAL_REACH, program_for, ssh_reach, steps
 from tests.harness import ROOT, Program, command_graph
 
 NEW_PASSWORD = "SENTINEL-engine-new-password-b71f"
@@ -574,6 +584,18 @@ def second_machine(workdir: Path) -> Iterator[Machine]:
     process.wait(timeout=10)
 
 
+def assert_moved_old_undone_first(moved: Run, steps: set[str]) -> None:
+    """Every step replaced, and every old one undone, the last first, before the first new one runs."""
+    assert not moved.error, moved.error
+    assert moved.changed() == dict.fromkeys(steps, "create-replacement"), moved.changed()
+    undone = [step for step, op in moved.operations if op == "delete-replaced"]
+    made = [step for step, op in moved.operations if op == "create-replacement"]
+    assert moved.operations.index((undone[-1], "delete-replaced")) < moved.operations.index(
+        (made[0], "create-replacement")
+    )
+    assert sorted(undone) == sorted(steps) and undone[-1] == "preflight" and made[0] == "preflight"
+
+
 def test_moving_to_another_machine_undoes_the_old_one_first(
     machine: Machine, second_machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
 ):
@@ -597,16 +619,7 @@ def test_moving_to_another_machine_undoes_the_old_one_first(
         },
         secret=("condor-annex:sshPrivateKey",),
     )
-    moved = stack.up()
-    assert not moved.error, moved.error
-    assert moved.changed() == dict.fromkeys(steps, "create-replacement"), moved.changed()
-    # Every old step undone, the last first, before the first new one runs.
-    undone = [step for step, op in moved.operations if op == "delete-replaced"]
-    made = [step for step, op in moved.operations if op == "create-replacement"]
-    assert moved.operations.index((undone[-1], "delete-replaced")) < moved.operations.index(
-        (made[0], "create-replacement")
-    )
-    assert sorted(undone) == sorted(steps) and undone[-1] == "preflight" and made[0] == "preflight"
+    assert_moved_old_undone_first(stack.up(), steps)
     assert not master_running(machine) and snapshot(fresh_home) == old_home
     assert master_running(second_machine)
     queue = second_machine.run(f". {second_machine.home}/condor-25.0.13/condor.sh && condor_q")
@@ -615,3 +628,44 @@ def test_moving_to_another_machine_undoes_the_old_one_first(
     gone = stack.destroy()
     assert not gone.error, gone.error
     assert not master_running(second_machine) and snapshot(second_machine.home) == new_home
+
+
+def test_moving_between_ssh_and_this_machine_itself_in_the_same_home_keeps_the_new_install(
+    machine: Machine, tarballs: TarballServer, fresh_home: Path, tmp_path: Path
+):
+    """The machine's user runs pulumi on the machine itself, and moves the stack from `host` over
+    SSH to `host: localhost` and back. Each step changes kind (remote to local command and back):
+    the engine takes it as the same step through its alias and replaces it, the old one undone first.
+    In the same home, an old step undone after the new one ran would remove the new install (without
+    the alias, no pool is left after the move to localhost); instead the pool runs after each move,
+    and a destroy leaves the home as it was."""
+    before = snapshot(fresh_home)
+    # The user's CLI runs the project's virtualenv, and the Python it was made from (root's, here).
+    with opened_to_everyone(ROOT), opened_to_everyone(Path(sys.executable).resolve()):
+        stack = engine_stack(
+            readable_by_everyone(tmp_path),
+            machine,
+            tarballs,
+            "25.0.13",
+            free_port(),
+            knows_host=False,
+            run_by=machine,
+            **ssh_reach(machine),
+        )
+        first = stack.up()
+        assert not first.error, first.error
+        steps = set(first.changed())
+        for reach, secret in (
+            (LOCAL_REACH, {}),
+            (ssh_reach(machine), {"condor-annex:sshPrivateKey": machine.client_key.read_text()}),
+        ):
+            stack.set({**reach, **secret}, secret=tuple(secret))
+            moved = stack.up()
+            assert not moved.error, moved.error
+            assert master_running(machine), f"no pool after the move to {reach['condor-annex:host']}"
+            queue = machine.run(f". {fresh_home}/condor-25.0.13/condor.sh && condor_q")
+            assert "Total for query: 0 jobs" in queue.stdout, queue.stdout
+            assert_moved_old_undone_first(moved, steps)
+        gone = stack.destroy()
+    assert not gone.error, gone.error
+    assert not master_running(machine) and snapshot(fresh_home) == before

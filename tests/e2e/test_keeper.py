@@ -10,7 +10,10 @@ across keeper runs; taking it back lets the keeper start HTCondor again.
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from tests.e2e.machine import (
     our_cron_lines,
     snapshot,
 )
+from tests.e2e.netns import Link, Network
 from tests.e2e.real_pool import as_user, pool_steps, queue_a_sleeping_job
 from tests.e2e.replay import program_for
 
@@ -31,6 +35,9 @@ from tests.e2e.replay import program_for
 # another release's install directory has its own version in its name).
 README_KEEP_STOPPED = "touch ~/condor-25.0.13/local/condor-annex-keep-stopped && condor_off -master"
 README_LET_IT_RUN = "rm ~/condor-25.0.13/local/condor-annex-keep-stopped"
+# The machine at boot: a host whose one link comes up, and gets its default route, after cron ran.
+BOOT_LINK = Link("cai-booting", "169.254.20.1", "169.254.20.2")
+BOOT_NETWORK = Network("cai-bootnet", [BOOT_LINK])
 
 
 def job_status(machine: Machine, install_dir: Path, cluster: str) -> str:
@@ -87,3 +94,39 @@ def test_a_master_started_by_hand_and_its_running_job_survive_the_keeper(
 
     pool_steps(machine, program, "delete")
     assert snapshot(fresh_home) == before and not master_pids(machine)
+
+
+def test_at_boot_the_keeper_starts_condor_once_the_network_is_up(
+    machine: Machine, real_tarballs: TarballServer, fresh_home: Path
+):
+    """Cron ran the @reboot entry before the network came up (the machine in a network namespace
+    whose one link is still down, without its address): the keeper waits, saying so, and starts
+    condor_master once the link is up with its default route, so the pool takes the network's
+    address. (Started at once, as before, the master took loopback's, and kept it.)"""
+    program, _ = program_for(machine, real_tarballs, "25.0.13")
+    pool_steps(machine, program, "create")
+    install_dir = fresh_home / "condor-25.0.13"
+    at_boot, _ = our_cron_lines(machine)
+    as_user(machine, install_dir, "condor_off -master")
+    wait_for("condor_master to stop", lambda: not master_pids(machine), timeout=120)
+
+    BOOT_NETWORK.create()
+    try:
+        BOOT_NETWORK.host_end(BOOT_LINK, up=False)
+        with ThreadPoolExecutor(1) as cron:
+            booting = cron.submit(as_cron_runs, dataclasses.replace(machine, namespace=BOOT_LINK.host), at_boot)
+            wait_for("the keeper to wait", lambda: "waiting for the network" in keeper_log(install_dir), timeout=30)
+            time.sleep(3)
+            assert not master_pids(machine), "condor_master started before the network was up"
+            BOOT_NETWORK.host_end(BOOT_LINK, up=True)
+            booting.result(timeout=60)
+        wait_for("the keeper's master", lambda: master_pids(machine), timeout=60)
+        address_file = install_dir / "local" / "log" / ".master_address"
+        address = wait_for(
+            "the master's address", lambda: address_file.exists() and address_file.read_text(), timeout=60
+        )
+        assert BOOT_LINK.host_address in address, address
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", machine.user], check=False)
+        BOOT_NETWORK.destroy()
+    pool_steps(machine, program, "delete")

@@ -268,3 +268,34 @@ def test_join_stack_as_the_readme_sets_it_passes_the_clis_validation(project: Pa
     assert pulumi(project, cli_env, "config", "set", "joinStack", "condor-annex/bob").returncode == 0
     preview = pulumi(project, cli_env, "preview")
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
+
+
+# The README's way to move a stack to a shared backend ("Day two"), word for word but the backend's
+# URL, which is a directory here instead of an S3 bucket.
+README_SHARE_THE_STACK = [
+    'pulumi stack export --file "$USER.json"',
+    "export PULUMI_BACKEND_URL=s3://bucket/prefix",
+    'pulumi stack select --create "$USER"',
+    'pulumi stack import --file "$USER.json"',
+]
+
+
+def test_a_stack_moved_to_a_shared_backend_the_readmes_way_keeps_its_secrets(
+    project: Path, cli_env: dict[str, str], tmp_path: Path
+):
+    """In the shared backend the same stack file decrypts the pool password with the same
+    passphrase, and the program runs as before."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert all(f"`{command}`" in readme for command in README_SHARE_THE_STACK), "the README's way changed"
+    quick_start(project, cli_env)
+    shared = tmp_path / "shared-backend"
+    shared.mkdir()
+    lines = [command.replace("s3://bucket/prefix", f"file://{shared}") for command in README_SHARE_THE_STACK]
+    for line, status, output in typed(project, cli_env, lines):
+        assert status == 0, f"{line}: {output}"
+    in_shared = {**cli_env, "PULUMI_BACKEND_URL": f"file://{shared}"}
+    assert (shared / ".pulumi" / "stacks" / "condor-annex" / f"{USER}.json").exists()
+    password = pulumi(project, in_shared, "config", "get", "poolPassword")
+    assert password.stdout.strip() == POOL_PASSWORD, password.stdout + password.stderr
+    preview = pulumi(project, in_shared, "preview")
+    assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
