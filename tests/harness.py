@@ -56,6 +56,16 @@ BASE_CONFIG = {
     f"{PROJECT}:poolPassword": "SENTINEL-pool-password-5d1e",
 }
 SECRET_KEYS = [f"{PROJECT}:poolPassword", f"{PROJECT}:sshPrivateKey"]
+# The config overlay for the machine itself (host localhost): no SSH keys, and the ingress an unnamed
+# public address needs.
+LOCAL_REACH: dict[str, str | None] = {
+    f"{PROJECT}:host": "localhost",
+    f"{PROJECT}:sshUser": None,
+    f"{PROJECT}:sshPrivateKey": None,
+    f"{PROJECT}:sshHostKey": None,
+    f"{PROJECT}:condorIngressCidrs": '["203.0.113.7/32"]',
+    f"{PROJECT}:sshIngressCidrs": "[]",
+}
 
 
 @dataclass

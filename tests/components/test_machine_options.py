@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import COMMAND_TYPES, run_program
+from tests.harness import COMMAND_TYPES, LOCAL_REACH, run_program
 
 P = "condor-annex"
 
@@ -35,16 +35,7 @@ def test_every_step_but_the_first_is_tied_to_the_first_and_to_nothing_else_throu
         assert step.inputs["logging"] in ("stdoutAndStderr", "stderr", "none"), step.name
 
 
-LOCAL = {
-    f"{P}:host": "localhost",
-    f"{P}:sshUser": None,
-    f"{P}:sshHostKey": None,
-    f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
-    f"{P}:sshIngressCidrs": "[]",
-}
-
-
-@pytest.mark.parametrize(("config", "kind", "other_kind"), [({}, "remote", "local"), (LOCAL, "local", "remote")])
+@pytest.mark.parametrize(("config", "kind", "other_kind"), [({}, "remote", "local"), (LOCAL_REACH, "local", "remote")])
 def test_a_step_of_either_kind_is_the_same_step_to_the_engine_so_switching_kinds_replaces_it(
     config: dict[str, str | None], kind: str, other_kind: str
 ):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import ConfigError
-from tests.harness import BASE_CONFIG, HOST_KEY, Program, run_program
+from tests.harness import BASE_CONFIG, HOST_KEY, LOCAL_REACH, Program, run_program
 
 P = "condor-annex"
 
@@ -331,15 +331,7 @@ def test_a_misspelt_key_is_refused_naming_the_nearest():
 
 
 def test_localhost_runs_every_step_here_as_a_local_command():
-    program = run_program(
-        {
-            f"{P}:host": "localhost",
-            f"{P}:sshUser": None,
-            f"{P}:sshHostKey": None,
-            f"{P}:condorIngressCidrs": '["203.0.113.7/32"]',
-            f"{P}:sshIngressCidrs": "[]",
-        }
-    )
+    program = run_program(LOCAL_REACH)
     assert program.of_type("command:remote:Command") == []
     local = program.of_type("command:local:Command")
     assert len(local) == 13

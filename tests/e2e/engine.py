@@ -219,9 +219,9 @@ def engine_stack(
         (MACHINE_PROGRAM / "Pulumi.yaml").read_text().replace("../../../.venv", str(ROOT / ".venv"))
     )
     (workdir / "state").mkdir()
-    bin_dir, cli_root, as_user = engine_bin(), Path(engine_bin()).parent, {}
-    if run_by:
-        bin_dir, cli_root, as_user = cli_run_by(run_by, workdir)
+    bin_dir, cli_root, as_user = (
+        cli_run_by(run_by, workdir) if run_by else (engine_bin(), Path(engine_bin()).parent, {})
+    )
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "HOME": str(run_by.home if run_by else workdir),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from tests.e2e.machine import SSH_HOST, Machine, Result, TarballServer, free_port, host_key_line
 from tests.e2e.release import tarball_path
-from tests.harness import Program, Registration, run_program
+from tests.harness import LOCAL_REACH, Program, Registration, run_program
 
 
 @dataclass
@@ -100,18 +100,6 @@ def transition(machine: Machine, before: Program, after: Program) -> list[str]:
                 raise StepFailedError(step.name, result)
             ran.append(f"create {step.name}")
     return ran
-
-
-# How the config reaches the machine from the machine itself (host localhost): no SSH keys, and the
-# ingress an unnamed public address needs.
-LOCAL_REACH: dict[str, str | None] = {
-    "condor-annex:host": "localhost",
-    "condor-annex:sshUser": None,
-    "condor-annex:sshPrivateKey": None,
-    "condor-annex:sshHostKey": None,
-    "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
-    "condor-annex:sshIngressCidrs": "[]",
-}
 
 
 def ssh_reach(machine: Machine) -> dict[str, str | None]:

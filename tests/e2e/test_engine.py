@@ -49,8 +49,8 @@ from tests.e2e.machine import (
     start_sshd,
 )
 from tests.e2e.release import StandinFiles, stored_password
-from tests.e2e.replay import LOCAL_REACH, program_for, ssh_reach, steps
-from tests.harness import ROOT, Program, command_graph
+from tests.e2e.replay import program_for, ssh_reach, steps
+from tests.harness import LOCAL_REACH, ROOT, Program, command_graph
 
 NEW_PASSWORD = "SENTINEL-engine-new-password-b71f"
 

@@ -5,7 +5,8 @@ The user stops HTCondor with `condor_off -master` and starts it by hand with `co
 HTCondor's documentation says (so no pid file of ours names it), and a job runs on it. The keeper,
 run as cron runs it (the periodic entry and the @reboot one), finds that master by its instance lock
 and leaves it, its daemons and the job alone. The README's way to keep HTCondor stopped lasts
-across keeper runs; taking it back lets the keeper start HTCondor again.
+across keeper runs; taking it back lets the keeper start HTCondor again. At a boot where cron runs
+before the network is up, the keeper starts HTCondor only once it is.
 """
 
 from __future__ import annotations

@@ -13,7 +13,16 @@ import json
 
 import pytest
 
-from tests.harness import ROOT, SECRET_KEYS, SENTINEL_SECRET_KEY, Program, command_graph, run_program, secret_config
+from tests.harness import (
+    LOCAL_REACH,
+    ROOT,
+    SECRET_KEYS,
+    SENTINEL_SECRET_KEY,
+    Program,
+    command_graph,
+    run_program,
+    secret_config,
+)
 
 MACHINE_PROGRAM = ROOT / "tests" / "engine" / "machine_side" / "__main__.py"
 
@@ -30,22 +39,13 @@ def machine_program(config: dict[str, str], project: Program) -> Program:
     )
 
 
-LOCAL = {
-    "condor-annex:host": "localhost",
-    "condor-annex:sshUser": None,
-    "condor-annex:sshHostKey": None,
-    "condor-annex:condorIngressCidrs": '["203.0.113.7/32"]',
-    "condor-annex:sshIngressCidrs": "[]",
-}
-
-
 @pytest.mark.parametrize(
     "config",
     [
         secret_config(),
         {**secret_config(), "condor-annex:condorVersion": "8.7.3"},
         {"condor-annex:regions": '["us-east-1", "eu-west-2"]', "condor-annex:annexImageId": "ami-0123456789abcdef0"},
-        LOCAL,
+        LOCAL_REACH,
     ],
     ids=["ssh", "8.7.3", "two-regions", "local"],
 )
