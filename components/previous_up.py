@@ -5,11 +5,19 @@ The program reads its own stack's outputs through the engine's built-in
 Checked with the real engine (the pulumi v3.274.1 CLI, a file backend): a new stack reads `{}`, in a
 preview and in an up; a later up reads the outputs of the last up that finished. Only plain outputs
 are used here; the secret ones come back decrypted and are never touched.
+
+In an up, the engine writes the stack's checkpoint while the program starts, and a file backend
+(gocloud's fileblob, pulumi v3.274.1) rewrites the checkpoint's `.attrs` sidecar in place: a read
+that lands in between fails with "failed to load checkpoint: EOF" (seen once in CI). That read is
+tried again; the race lasts microseconds.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -28,9 +36,33 @@ class PreviousUp:
         return [region for region in regions if region not in self.regions]
 
 
+# Reads of the stack's own checkpoint before giving up, each after a pause of about PAUSE_SECONDS.
+READ_ATTEMPTS = 20
+PAUSE_SECONDS = 0.1
+CHECKPOINT_RACE = "failed to load checkpoint"
+
+
+def last_outputs(name: str) -> dict[str, Any]:
+    """What the stack `name` last exported, read again while the engine is writing its checkpoint."""
+    attempt = 1
+    while True:
+        try:
+            return pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name}).value.get("outputs") or {}
+        except Exception as error:  # the SDK raises a bare Exception for a failed invoke
+            if CHECKPOINT_RACE not in str(error):
+                raise
+            if attempt == READ_ATTEMPTS:
+                raise pulumi.RunError(
+                    f"could not read what this stack's last `pulumi up` exported, {READ_ATTEMPTS} times: {error}. "
+                    "Check that the backend (PULUMI_BACKEND_URL) is reachable and its stack file intact"
+                ) from error
+        attempt += 1
+        # Jitter: a fixed pause could fall into step with the writer each time.
+        time.sleep(random.uniform(0.5, 1.5) * PAUSE_SECONDS)  # noqa: S311 (a pause, not a secret)
+
+
 def previous_up() -> PreviousUp:
-    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    outputs = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name}).value.get("outputs") or {}
+    outputs = last_outputs(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     regions = outputs.get("regions")
     # A stack made before `regions` existed exported only `region`, its one region; before
     # `accountRegion` existed, the account-wide resources went through the first region's provider.

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from components.previous_up import READ_ATTEMPTS
 from tests.engine.cli import PASSPHRASE, engine_bin
+from tests.engine.sidecar import EmptiedSidecar
 from tests.harness import HOST_KEY, ROOT
 
 AWS_PLUGIN_VERSION = importlib.metadata.version("pulumi_aws")
@@ -299,3 +301,44 @@ def test_a_stack_moved_to_a_shared_backend_the_readmes_way_keeps_its_secrets(
     assert password.stdout.strip() == POOL_PASSWORD, password.stdout + password.stderr
     preview = pulumi(project, in_shared, "preview")
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
+
+
+def stack_sidecar(env: dict[str, str]) -> Path:
+    """The `.attrs` sidecar of the stack's checkpoint in the README's file backend."""
+    sidecar = Path(env["HOME"], ".condor-annex", ".pulumi", "stacks", "condor-annex", f"{USER}.json.attrs")
+    assert sidecar.stat().st_size > 0, sidecar
+    return sidecar
+
+
+def test_a_read_of_the_last_ups_outputs_that_meets_the_engine_writing_them_is_tried_again(
+    project: Path, cli_env: dict[str, str]
+):
+    """The program's first read of its own stack finds the checkpoint mid-write, as an up can while
+    the engine writes it (tests/engine/sidecar.py): the program reads again and runs through.
+    Before the retry, this preview failed with "failed to load checkpoint: EOF"."""
+    quick_start(project, cli_env)
+    with EmptiedSidecar(stack_sidecar(cli_env), project, failed_reads=1) as sidecar:
+        preview = pulumi(project, cli_env, "preview")
+    said = preview.stdout + preview.stderr
+    assert sidecar.emptied.is_set() and sidecar.reads >= 2, f"the program's reads were not met: {sidecar.reads}"
+    assert "failed to load checkpoint" not in said, said
+    assert_stops_only_for_the_aws_plugin(said, "remote")
+
+
+def test_a_stack_whose_checkpoint_stays_unreadable_stops_the_program_in_one_line(
+    project: Path, cli_env: dict[str, str]
+):
+    """A backend that never gives the checkpoint back: after its reads the program stops before
+    anything, saying what it could not read and where to look, without a traceback."""
+    quick_start(project, cli_env)
+    with EmptiedSidecar(stack_sidecar(cli_env), project, failed_reads=None) as sidecar:
+        preview = pulumi(project, cli_env, "preview")
+    said = preview.stdout + preview.stderr
+    assert preview.returncode != 0 and "Traceback" not in said, said
+    assert sidecar.reads >= READ_ATTEMPTS, sidecar.reads
+    assert (
+        f"could not read what this stack's last `pulumi up` exported, {READ_ATTEMPTS} times:" in said
+        and "failed to load checkpoint: EOF" in said
+        and "PULUMI_BACKEND_URL" in said
+    ), said
+    assert "preflight create" not in said, said
