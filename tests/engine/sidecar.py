@@ -7,7 +7,8 @@ gocloud's fileblob (the version pulumi v3.274.1 builds with) writes a blob's sid
 sidecar first, and an empty one fails with EOF. A real `pulumi up` writes the checkpoint while the
 program starts, so the program's read can meet it (seen once in CI). Here the test plays that write,
 deterministically: it empties the sidecar once the program's process runs, counts the reads that
-close the file (inotify IN_CLOSE_NOWRITE), and restores it after the reads it is told to fail.
+open it from then on (inotify IN_OPEN), and restores it once the reads it is told to fail have
+closed it (IN_CLOSE_NOWRITE).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class EmptiedSidecar(threading.Thread):
                 return
         libc = ctypes.CDLL(None, use_errno=True)
         watch = libc.inotify_init1(os.O_CLOEXEC)
+        if watch < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
         try:
             self.sidecar.write_bytes(b"")
             # Watched from here: every open seen is of the empty sidecar.

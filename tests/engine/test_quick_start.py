@@ -272,6 +272,11 @@ def test_join_stack_as_the_readme_sets_it_passes_the_clis_validation(project: Pa
     assert_stops_only_for_the_aws_plugin(preview.stdout + preview.stderr, "remote")
 
 
+def stack_file(backend: Path) -> Path:
+    """The user's stack's checkpoint in a file backend rooted at `backend`."""
+    return backend / ".pulumi" / "stacks" / "condor-annex" / f"{USER}.json"
+
+
 # The README's way to move a stack to a shared backend ("Day two"), word for word but the backend's
 # URL, which is a directory here instead of an S3 bucket.
 README_SHARE_THE_STACK = [
@@ -296,7 +301,7 @@ def test_a_stack_moved_to_a_shared_backend_the_readmes_way_keeps_its_secrets(
     for line, status, output in typed(project, cli_env, lines):
         assert status == 0, f"{line}: {output}"
     in_shared = {**cli_env, "PULUMI_BACKEND_URL": f"file://{shared}"}
-    assert (shared / ".pulumi" / "stacks" / "condor-annex" / f"{USER}.json").exists()
+    assert stack_file(shared).exists()
     password = pulumi(project, in_shared, "config", "get", "poolPassword")
     assert password.stdout.strip() == POOL_PASSWORD, password.stdout + password.stderr
     preview = pulumi(project, in_shared, "preview")
@@ -305,7 +310,8 @@ def test_a_stack_moved_to_a_shared_backend_the_readmes_way_keeps_its_secrets(
 
 def stack_sidecar(env: dict[str, str]) -> Path:
     """The `.attrs` sidecar of the stack's checkpoint in the README's file backend."""
-    sidecar = Path(env["HOME"], ".condor-annex", ".pulumi", "stacks", "condor-annex", f"{USER}.json.attrs")
+    checkpoint = stack_file(Path(env["HOME"], ".condor-annex"))
+    sidecar = checkpoint.with_name(f"{checkpoint.name}.attrs")
     assert sidecar.stat().st_size > 0, sidecar
     return sidecar
 
